@@ -1,0 +1,1 @@
+"""Shared package: settings, domain rules, models, message schemas and topic names."""

@@ -1,0 +1,88 @@
+"""`betting <command>`: one entrypoint for every component, as the container image runs it."""
+
+import argparse
+import logging
+import uuid
+from collections.abc import Callable
+
+from betting.auth import Role, mint_token
+from betting.settings import get_settings
+
+
+def _setup(_: argparse.Namespace) -> None:
+    from betting.devstack import prepare
+
+    prepare()
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    from betting.devstack import migrate
+
+    migrate()
+
+
+def _token(args: argparse.Namespace) -> None:
+    print(mint_token(args.user or str(uuid.uuid4()), Role(args.role), args.ttl))
+
+
+def _gateway(_: argparse.Namespace) -> None:
+    from gateway.main import main
+
+    main()
+
+
+def _event_writer(_: argparse.Namespace) -> None:
+    from functions.event_writer.main import main
+
+    main()
+
+
+def _bet_scorer(_: argparse.Namespace) -> None:
+    from functions.bet_scorer.main import main
+
+    main()
+
+
+def _bet_writer(_: argparse.Namespace) -> None:
+    from functions.bet_writer.main import main
+
+    main()
+
+
+def _dev(_: argparse.Namespace) -> None:
+    from betting.devstack import run_dev
+
+    run_dev()
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
+    "setup": (_setup, "run the migrations and create the topics (idempotent)"),
+    "migrate": (_migrate, "run the database migrations"),
+    "token": (_token, "print a signed access token"),
+    "gateway": (_gateway, "serve the HTTP API"),
+    "event-writer": (_event_writer, "run the event writer function"),
+    "bet-scorer": (_bet_scorer, "run the bet scorer function"),
+    "bet-writer": (_bet_writer, "run the bet writer function"),
+    "dev": (_dev, "run the whole system locally (starts Postgres and a broker if needed)"),
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="betting", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text)
+        if name == "token":
+            sub.add_argument("--role", choices=[r.value for r in Role], default=Role.PLAYER)
+            sub.add_argument("--user", help="the user id (`sub`); a new UUID if omitted")
+            sub.add_argument("--ttl", type=int, help="seconds until it expires")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    COMMANDS[args.command][0](args)
+
+
+if __name__ == "__main__":
+    main()

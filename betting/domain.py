@@ -1,0 +1,200 @@
+"""The rules of the game: states, transitions, scoring, money. No framework imports."""
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class EventState(StrEnum):
+    CREATED = "created"
+    ACTIVE = "active"
+    FINISHED = "finished"
+
+
+class Market(StrEnum):
+    TEAM_1 = "team_1"
+    TEAM_2 = "team_2"
+    DRAW = "draw"
+
+
+class BetState(StrEnum):
+    NONE = "none"
+    WINNING = "winning"
+    LOSING = "losing"
+    WIN = "win"
+    LOSE = "lose"
+
+
+LEGAL_TRANSITIONS: Mapping[EventState, frozenset[EventState]] = {
+    EventState.CREATED: frozenset({EventState.ACTIVE, EventState.FINISHED}),
+    EventState.ACTIVE: frozenset({EventState.FINISHED}),
+    EventState.FINISHED: frozenset(),
+}
+
+CENT = Decimal("0.01")
+# Fits the database's numeric(12, 2).
+MAX_MONEY = Decimal("9999999999.99")
+MAX_GOALS = 999
+_SCORE_RE = re.compile(r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$")
+
+
+class DomainError(Exception):
+    """A request or message that the rules forbid; `str(error)` is the reason."""
+
+
+class IllegalTransition(DomainError):
+    pass
+
+
+class ScoreNotAllowed(DomainError):
+    pass
+
+
+class InvalidEvent(DomainError, ValueError):
+    """Also a `ValueError`, so request validation reports it as invalid input."""
+
+
+@dataclass(frozen=True, order=True)
+class Score:
+    team_1: int
+    team_2: int
+
+    @classmethod
+    def parse(cls, text: str) -> "Score":
+        """Parse `"N-M"` (non-negative goals, no leading zeros, at most 999)."""
+        match = _SCORE_RE.fullmatch(text)
+        if match is None:
+            raise ValueError(f"score must look like '2-1', got {text!r}")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.team_1}-{self.team_2}"
+
+    def leader(self) -> Market:
+        """The market that the score currently favours."""
+        if self.team_1 > self.team_2:
+            return Market.TEAM_1
+        if self.team_2 > self.team_1:
+            return Market.TEAM_2
+        return Market.DRAW
+
+
+NIL_NIL = Score(0, 0)
+
+
+def parse_money(value: Decimal) -> Decimal:
+    """Money and odds: finite, strictly positive, at most two decimal places."""
+    if not value.is_finite():
+        raise ValueError("must be a finite number")
+    if value <= 0:
+        raise ValueError("must be strictly positive")
+    if value > MAX_MONEY:
+        raise ValueError(f"must not exceed {MAX_MONEY}")
+    exact = value.quantize(CENT)
+    if exact != value:
+        raise ValueError("must have at most two decimal places")
+    return exact
+
+
+def payout(amount: Decimal, odds: Decimal) -> Decimal:
+    """What a winning bet pays: amount × odds, rounded down to the cent."""
+    return (amount * odds).quantize(CENT, rounding=ROUND_DOWN)
+
+
+def score_bet(market: Market, state: EventState, score: Score) -> BetState:
+    """The state a bet on `market` must have for an event in `state` with `score`."""
+    if state is EventState.CREATED:
+        return BetState.NONE
+    ahead = score.leader() is market
+    if state is EventState.ACTIVE:
+        return BetState.WINNING if ahead else BetState.LOSING
+    return BetState.WIN if ahead else BetState.LOSE
+
+
+def check_transition(current: EventState, new: EventState) -> None:
+    """Raise `IllegalTransition` unless `current → new` is allowed (staying put is)."""
+    if new is not current and new not in LEGAL_TRANSITIONS[current]:
+        raise IllegalTransition(f"an event cannot go from {current} to {new}")
+
+
+def check_deadline(event_date: datetime, deadline: datetime) -> None:
+    """Betting must close no later than the event starts."""
+    if deadline > event_date:
+        raise InvalidEvent("deadline must not be later than event_date")
+
+
+def is_open(state: EventState, deadline: datetime, now: datetime) -> bool:
+    """Whether a bet may be placed, changed or withdrawn now."""
+    return state is EventState.CREATED and now < deadline
+
+
+@dataclass(frozen=True)
+class Odds:
+    team_1: Decimal
+    team_2: Decimal
+    draw: Decimal
+
+    def for_market(self, market: Market) -> Decimal:
+        return {Market.TEAM_1: self.team_1, Market.TEAM_2: self.team_2, Market.DRAW: self.draw}[
+            market
+        ]
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """Everything an operator can set on an event, as the rules see it."""
+
+    type: str
+    team_1: str
+    team_2: str
+    event_date: datetime
+    deadline: datetime
+    odds: Odds
+    state: EventState = EventState.CREATED
+    score: Score = NIL_NIL
+
+    @property
+    def scoring_inputs(self) -> tuple[EventState, Score]:
+        """What bet states depend on."""
+        return self.state, self.score
+
+
+def check_event(facts: EventFacts) -> None:
+    """Rules that hold for any event, whatever its state."""
+    if facts.team_1 == facts.team_2:
+        raise InvalidEvent("team_1 and team_2 must differ")
+    check_deadline(facts.event_date, facts.deadline)
+
+
+def new_event(facts: EventFacts) -> EventFacts:
+    """Validate a freshly published event: it starts `created` at 0-0."""
+    check_event(facts)
+    if facts.state is not EventState.CREATED or facts.score != NIL_NIL:
+        raise InvalidEvent("a new event starts in state created with score 0-0")
+    return facts
+
+
+def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts:
+    """Return the event after `changes`, or raise the rule they break.
+
+    A finished event is final. State moves only along `LEGAL_TRANSITIONS`. The score may
+    change while the event is active, and together with the move that starts or ends it.
+    """
+    unknown = set(changes) - {f.name for f in dataclasses.fields(EventFacts)}
+    if unknown:
+        raise InvalidEvent(f"unknown fields: {', '.join(sorted(unknown))}")
+    if current.state is EventState.FINISHED and changes:
+        raise IllegalTransition("a finished event cannot change")
+    new_state = EventState(changes.get("state", current.state))
+    check_transition(current.state, new_state)
+    new_score = changes.get("score", current.score)
+    if new_score != current.score and new_state is EventState.CREATED:
+        raise ScoreNotAllowed(f"the score of a {current.state} event cannot change")
+    updated = dataclasses.replace(current, **changes)
+    check_event(updated)
+    return updated

@@ -1,0 +1,63 @@
+"""What travels on the topics: one schema per message, shared by producers and consumers."""
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
+
+from betting.domain import BetState
+from betting.models import EventCreate, EventUpdate, UtcDatetime
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventCreated(Message):
+    kind: Literal["event_created"] = "event_created"
+    event_id: uuid.UUID
+    sent_at: UtcDatetime
+    event: EventCreate
+
+
+class EventUpdated(Message):
+    kind: Literal["event_updated"] = "event_updated"
+    event_id: uuid.UUID
+    sent_at: UtcDatetime
+    changes: EventUpdate
+
+    @field_serializer("changes")
+    def _only_what_changes(self, changes: EventUpdate) -> dict[str, Any]:
+        return changes.model_dump(mode="json", exclude_unset=True)
+
+
+EventMessage = Annotated[EventCreated | EventUpdated, Field(discriminator="kind")]
+event_message = TypeAdapter[EventCreated | EventUpdated](EventMessage)
+
+
+class BetScored(Message):
+    """A bet's new state, computed from the event's state and score at `version`."""
+
+    kind: Literal["bet_scored"] = "bet_scored"
+    bet_id: uuid.UUID
+    event_id: uuid.UUID
+    state: BetState
+    version: int = Field(ge=0)
+
+
+def encode(message: Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def decode_event(raw: bytes | None) -> EventCreated | EventUpdated:
+    """Parse an `events.taxonomy` value; raises `ValueError` with the reason."""
+    if raw is None:
+        raise ValueError("empty message")
+    return event_message.validate_json(raw)
+
+
+def decode_bet_scored(raw: bytes | None) -> BetScored:
+    """Parse a `bets.state` value; raises `ValueError` with the reason."""
+    if raw is None:
+        raise ValueError("empty message")
+    return BetScored.model_validate_json(raw)

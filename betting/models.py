@@ -1,0 +1,333 @@
+"""The SQLModel tables and the API schemas, one family per entity."""
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Self, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field as PydanticField,
+    PlainSerializer,
+    model_validator,
+)
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Numeric, String
+from sqlmodel import Field, SQLModel
+
+from betting.domain import (
+    NIL_NIL,
+    BetState,
+    EventFacts,
+    EventState,
+    Market,
+    Odds,
+    Score,
+    check_event,
+    parse_money,
+)
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _canonical_score(value: str) -> str:
+    return str(Score.parse(value))
+
+
+def _reject_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Money = Annotated[
+    Decimal,
+    AfterValidator(parse_money),
+    PlainSerializer(lambda value: f"{value:.2f}", return_type=str),
+]
+"""Money and odds: parsed from a JSON string or number, always sent as `"10.00"`."""
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timestamp that must carry a UTC offset; kept in UTC."""
+
+ScoreText = Annotated[str, AfterValidator(_canonical_score)]
+Name = Annotated[str, PydanticField(min_length=1, max_length=128), AfterValidator(_reject_blank)]
+EventType = Annotated[str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)]
+
+
+class Request(BaseModel):
+    """A request body: unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- Events -------------------------------------------------------------------------------
+
+
+class OddsSchema(Request):
+    team_1: Money
+    team_2: Money
+    draw: Money
+
+    def to_domain(self) -> Odds:
+        return Odds(team_1=self.team_1, team_2=self.team_2, draw=self.draw)
+
+
+class EventCreate(Request):
+    type: EventType
+    team_1: Name
+    team_2: Name
+    event_date: UtcDatetime
+    deadline: UtcDatetime | None = PydanticField(
+        default=None, description="When betting closes; defaults to event_date."
+    )
+    odds: OddsSchema
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        if self.deadline is None:
+            self.deadline = self.event_date
+        check_event(self.to_facts())
+        return self
+
+    def to_facts(self) -> EventFacts:
+        return EventFacts(
+            type=self.type,
+            team_1=self.team_1,
+            team_2=self.team_2,
+            event_date=self.event_date,
+            deadline=self.deadline or self.event_date,
+            odds=self.odds.to_domain(),
+        )
+
+
+class EventUpdate(Request):
+    """The fields an operator changes; only those sent are applied."""
+
+    type: EventType | None = None
+    team_1: Name | None = None
+    team_2: Name | None = None
+    event_date: UtcDatetime | None = None
+    deadline: UtcDatetime | None = None
+    odds: OddsSchema | None = None
+    state: EventState | None = None
+    score: ScoreText | None = None
+
+    @model_validator(mode="after")
+    def _check_not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("send at least one field to change")
+        nulls = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if nulls:
+            raise ValueError(f"fields cannot be null: {', '.join(nulls)}")
+        return self
+
+    def to_changes(self) -> dict[str, Any]:
+        """The changes in the domain's types, as `apply_changes` takes them."""
+        changes: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
+        if self.odds is not None:
+            changes["odds"] = self.odds.to_domain()
+        if self.score is not None:
+            changes["score"] = Score.parse(self.score)
+        if self.state is not None:
+            changes["state"] = EventState(self.state)
+        return changes
+
+
+class OddsPublic(BaseModel):
+    team_1: Money
+    team_2: Money
+    draw: Money
+
+
+class EventPublic(BaseModel):
+    id: uuid.UUID
+    type: str
+    team_1: str
+    team_2: str
+    event_date: UtcDatetime
+    deadline: UtcDatetime
+    odds: OddsPublic
+    score: str
+    state: EventState
+    version: int | None = PydanticField(
+        description="Log position of the last change applied; null until the event is stored."
+    )
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def accepted(cls, event_id: uuid.UUID, body: EventCreate, at: datetime) -> "EventPublic":
+        """The event as the gateway accepted it, before the event writer stores it."""
+        facts = body.to_facts()
+        return cls(
+            id=event_id,
+            type=facts.type,
+            team_1=facts.team_1,
+            team_2=facts.team_2,
+            event_date=facts.event_date,
+            deadline=facts.deadline,
+            odds=OddsPublic(**vars(facts.odds)),
+            score=str(NIL_NIL),
+            state=EventState.CREATED,
+            version=None,
+            created_at=at,
+            updated_at=at,
+        )
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_state_deadline", "state", "deadline"),
+        Index("ix_events_type", "type"),
+        Index("ix_events_event_date", "event_date"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    type: str = Field(sa_type=String(64))
+    team_1: str = Field(sa_type=String(128))
+    team_2: str = Field(sa_type=String(128))
+    event_date: datetime = Field(sa_type=DateTime(timezone=True))
+    deadline: datetime = Field(sa_type=DateTime(timezone=True))
+    odds_team_1: Decimal = Field(sa_type=Numeric(12, 2))
+    odds_team_2: Decimal = Field(sa_type=Numeric(12, 2))
+    odds_draw: Decimal = Field(sa_type=Numeric(12, 2))
+    state: str = Field(sa_type=String(16))
+    score: str = Field(sa_type=String(16))
+    # Log position of the last message applied (DESIGN rule 1).
+    version: int = Field(sa_type=BigInteger)
+    # Log position of the last message that changed state or score: the version bets are
+    # scored at. The bet writer drops updates computed from an older one.
+    score_version: int = Field(sa_type=BigInteger)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+    deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+    def to_facts(self) -> EventFacts:
+        return EventFacts(
+            type=self.type,
+            team_1=self.team_1,
+            team_2=self.team_2,
+            event_date=self.event_date,
+            deadline=self.deadline,
+            odds=Odds(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
+            state=EventState(self.state),
+            score=Score.parse(self.score),
+        )
+
+    def set_facts(self, facts: EventFacts) -> None:
+        self.type = facts.type
+        self.team_1 = facts.team_1
+        self.team_2 = facts.team_2
+        self.event_date = facts.event_date
+        self.deadline = facts.deadline
+        self.odds_team_1 = facts.odds.team_1
+        self.odds_team_2 = facts.odds.team_2
+        self.odds_draw = facts.odds.draw
+        self.state = facts.state.value
+        self.score = str(facts.score)
+
+    def to_public(self) -> EventPublic:
+        return EventPublic(
+            id=self.id,
+            type=self.type,
+            team_1=self.team_1,
+            team_2=self.team_2,
+            event_date=self.event_date,
+            deadline=self.deadline,
+            odds=OddsPublic(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
+            score=self.score,
+            state=EventState(self.state),
+            version=self.version,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+# --- Bets ---------------------------------------------------------------------------------
+
+
+class BetCreate(Request):
+    event_id: uuid.UUID
+    market: Market
+    amount: Money
+
+
+class BetUpdate(Request):
+    amount: Money
+
+
+class BetPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    user_id: str
+    event_id: uuid.UUID
+    market: Market
+    amount: Money
+    odds: Money
+    potential_payout: Money
+    state: BetState
+    date_created: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class Bet(SQLModel, table=True):
+    __tablename__ = "bets"
+    __table_args__ = (
+        # The scorer's query: bets of one event and market whose state differs.
+        Index("ix_bets_event_market_state", "event_id", "market", "state"),
+        Index("ix_bets_user_date", "user_id", "date_created"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True, default_factory=uuid.uuid4)
+    user_id: str = Field(sa_type=String(255))
+    event_id: uuid.UUID = Field(sa_column=Column(ForeignKey("events.id"), nullable=False))
+    market: str = Field(sa_type=String(16))
+    amount: Decimal = Field(sa_type=Numeric(12, 2))
+    odds: Decimal = Field(sa_type=Numeric(12, 2))
+    potential_payout: Decimal = Field(sa_type=Numeric(24, 2))
+    state: str = Field(default=BetState.NONE.value, sa_type=String(16))
+    # The event score_version of the last update applied; -1 before the first.
+    scored_version: int = Field(default=-1, sa_type=BigInteger)
+    date_created: datetime = Field(sa_type=DateTime(timezone=True))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A player's `Idempotency-Key` and the bet it created."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: str = Field(primary_key=True, sa_type=String(255))
+    key: str = Field(primary_key=True, sa_type=String(255))
+    request_hash: str = Field(sa_type=String(64))
+    bet_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("bets.id", ondelete="CASCADE"), nullable=False)
+    )
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class LogProgress(SQLModel, table=True):
+    """How far the events table has caught up with each partition of a topic."""
+
+    __tablename__ = "log_progress"
+
+    topic: str = Field(primary_key=True, sa_type=String(255))
+    partition: int = Field(primary_key=True)
+    applied_offset: int = Field(sa_type=BigInteger)
+
+
+# --- Shared -------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int

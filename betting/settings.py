@@ -1,0 +1,38 @@
+"""One settings object for every component, read from `BETTING_*` environment variables."""
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Defaults serve local development (`make run`)."""
+
+    model_config = SettingsConfigDict(env_prefix="BETTING_", extra="ignore")
+
+    database_url: str = "postgresql+psycopg2://betting:betting@127.0.0.1:5432/betting"
+    database_pool_size: int = Field(default=10, ge=1)
+    kafka_brokers: str = "127.0.0.1:9092"
+    # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
+    kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    auth_secret: str = "dev-secret-change-me"
+    auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
+    # How often a function checkpoints: flushes its sink and commits offsets.
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    # How long the bet scorer waits for the event writer before giving up on a message.
+    scorer_wait_timeout_s: float = Field(default=120.0, gt=0)
+    # Rows fetched per round trip when the scorer streams bets out of Postgres.
+    scorer_fetch_size: int = Field(default=5000, ge=1)
+    # A consumer group name suffix, so a replay can run under fresh groups.
+    consumer_group_suffix: str = ""
+    # File a function touches after each loop iteration; its age is the liveness signal.
+    heartbeat_file: str = ""
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""The test session's own Postgres and broker, started on free ports when a test needs them."""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from betting import devstack
+from betting.db import get_engine
+from betting.settings import get_settings
+
+TEST_SETTINGS = {
+    "BETTING_AUTH_SECRET": "test-secret",
+    "BETTING_COMMIT_INTERVAL_S": "0.2",
+    # Short sessions make tansu hand out partitions in about a second.
+    "BETTING_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "BETTING_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    "BETTING_SCORER_WAIT_TIMEOUT_S": "60",
+}
+
+
+@dataclass
+class Stack:
+    postgres: devstack.Postgres
+    broker: devstack.Broker
+    workdir: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **TEST_SETTINGS,
+            "BETTING_DATABASE_URL": self.postgres.url,
+            "BETTING_KAFKA_BROKERS": self.broker.address,
+        }
+
+
+def _use_settings(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """A migrated database and a broker with the topics, for the whole session."""
+    workdir = Path(tempfile.mkdtemp(prefix="betting-test-"))
+    workdir.chmod(0o755)  # the database server may run as another user (we may be root)
+    postgres = devstack.Postgres(workdir / "postgres", devstack.free_port(), durable=False)
+    postgres.start()
+    broker = devstack.Broker(devstack.free_port()).start()
+    stack = Stack(postgres=postgres, broker=broker, workdir=workdir)
+    _use_settings(stack.env)
+    devstack.prepare()
+    try:
+        yield stack
+    finally:
+        get_engine().dispose()
+        broker.stop()
+        postgres.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
