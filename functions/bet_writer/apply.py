@@ -1,0 +1,78 @@
+"""Apply `bets.state` updates to the bets table in one set-based statement per batch."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, TIMESTAMP, UUID
+from sqlmodel import Session
+
+from betting.messages import BetScored, decode_bet_scored
+from betting.streams import LogRecord
+
+
+@dataclass(frozen=True)
+class Rejected:
+    record: LogRecord
+    reason: str
+
+
+# An update lands only if it is newer than the bet's last one (duplicates and replays change
+# nothing) and was computed from the event's current score: an update from an older score
+# is dropped, because the scorer has already compared the bet with the newer one. Locking
+# the events FOR SHARE makes that check and the write atomic with respect to the event writer.
+_APPLY = text("""
+    WITH updates AS (
+        SELECT * FROM unnest(:ids, :event_ids, :states, :versions, :times)
+            AS u(id, event_id, state, version, at)
+    ), current_events AS (
+        SELECT e.id, e.score_version FROM events e
+        WHERE e.id IN (SELECT DISTINCT event_id FROM updates)
+        ORDER BY e.id
+        FOR SHARE
+    )
+    UPDATE bets b
+    SET state = u.state, scored_version = u.version, updated_at = u.at
+    FROM updates u JOIN current_events e ON e.id = u.event_id
+    WHERE b.id = u.id
+      AND b.event_id = u.event_id
+      AND b.scored_version < u.version
+      AND e.score_version = u.version
+""").bindparams(
+    bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("states", type_=ARRAY(TEXT)),
+    bindparam("versions", type_=ARRAY(BIGINT)),
+    bindparam("times", type_=ARRAY(TIMESTAMP(timezone=True))),
+)
+
+
+def apply_bet_updates(*, session: Session, records: list[LogRecord]) -> tuple[int, list[Rejected]]:
+    """Write the newest update per bet in `records`; return rows changed and rejects."""
+    newest: dict[uuid.UUID, tuple[BetScored, datetime]] = {}
+    rejected: list[Rejected] = []
+    for record in records:
+        try:
+            update = decode_bet_scored(record.value)
+        except ValueError as exc:
+            rejected.append(Rejected(record, f"unparseable message: {exc}"))
+            continue
+        seen = newest.get(update.bet_id)
+        if seen is None or update.version >= seen[0].version:
+            at = datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
+            newest[update.bet_id] = (update, at)
+    if not newest:
+        return 0, rejected
+    updates = list(newest.values())
+    result = session.execute(
+        _APPLY,
+        {
+            "ids": [u.bet_id for u, _ in updates],
+            "event_ids": [u.event_id for u, _ in updates],
+            "states": [u.state.value for u, _ in updates],
+            "versions": [u.version for u, _ in updates],
+            "times": [at for _, at in updates],
+        },
+    )
+    return result.rowcount, rejected  # type: ignore[attr-defined]

@@ -1,0 +1,56 @@
+"""Prometheus metrics: request counts and latency per route, events published, bets placed."""
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Our own registry, so /metrics shows the gateway's series and a re-import never clashes.
+REGISTRY = CollectorRegistry()
+_LABELS = ("method", "route", "status")
+
+REQUESTS = Counter(
+    "gateway_requests_total", "HTTP requests answered.", _LABELS, registry=REGISTRY
+)
+LATENCY = Histogram(
+    "gateway_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    _LABELS,
+    registry=REGISTRY,
+)
+EVENTS_PUBLISHED = Counter(
+    "gateway_events_published_total",
+    "Event messages the broker acknowledged.",
+    ["kind"],
+    registry=REGISTRY,
+)
+BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=REGISTRY)
+
+
+class MetricsMiddleware:
+    """Counts and times every request, labelled by the route template rather than the path."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            # Raw paths carry ids: one series per id would swamp Prometheus.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            labels = (scope["method"], route, str(status))
+            REQUESTS.labels(*labels).inc()
+            LATENCY.labels(*labels).observe(time.perf_counter() - started)

@@ -1,0 +1,205 @@
+"""The three functions running as real processes against the session's servers."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from sqlmodel import Session, col, select
+
+from betting import devstack, topics
+from betting.db import get_engine
+from betting.domain import BetState, Market
+from betting.messages import EventCreated, EventUpdated, encode
+from betting.models import Bet, Event, EventCreate, EventUpdate
+from tests.conftest import Stack
+
+T = TypeVar("T")
+FUNCTIONS = ("event-writer", "bet-scorer", "bet-writer")
+
+
+def wait_for(check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "") -> T:
+    """Poll `check` until it returns something truthy; fail after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what or check}")
+        time.sleep(0.1)
+
+
+class Functions:
+    """Started function processes, stopped at teardown."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self.running: list[devstack.Component] = []
+
+    def start(self, command: str, **env: str) -> devstack.Component:
+        name = f"{command}-{len(self.running)}"
+        component = devstack.Component(
+            command,
+            env={**self._stack.env, **env},
+            log_path=self._stack.workdir / f"{name}.log",
+        ).start()
+        self.running.append(component)
+        return component
+
+    def start_all(self, **env: str) -> list[devstack.Component]:
+        return [self.start(command, **env) for command in FUNCTIONS]
+
+    def stop_all(self) -> None:
+        for component in self.running:
+            component.stop()
+        self.running.clear()
+
+
+@pytest.fixture(scope="session")
+def functions(stack: Stack) -> Iterator[Functions]:
+    """One replica of each function in its default group, for the whole session."""
+    running = Functions(stack)
+    running.start_all()
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture
+def extra_functions(stack: Stack) -> Iterator[Functions]:
+    """More function processes for one test."""
+    running = Functions(stack)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+class Log:
+    """Writes to the topics as the gateway would."""
+
+    def __init__(self, brokers: str) -> None:
+        self._producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
+
+    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> None:
+        self._producer.produce(topic, key=key, value=value)
+        assert self._producer.flush(10) == 0
+
+    def create_event(self, **overrides: Any) -> uuid.UUID:
+        event_id = overrides.pop("event_id", None) or uuid.uuid4()
+        kickoff = datetime.now(UTC) + timedelta(hours=2)
+        body = {
+            "type": f"football-{uuid.uuid4().hex[:8]}",
+            "team_1": "Ajax",
+            "team_2": "PSV",
+            "event_date": kickoff,
+            "odds": {"team_1": "2.10", "team_2": "3.40", "draw": "3.00"},
+            **overrides,
+        }
+        message = EventCreated(
+            event_id=event_id, sent_at=datetime.now(UTC), event=EventCreate.model_validate(body)
+        )
+        self.send(topics.EVENTS, str(event_id), encode(message))
+        return event_id
+
+    def update_event(self, event_id: uuid.UUID, **changes: Any) -> None:
+        message = EventUpdated(
+            event_id=event_id,
+            sent_at=datetime.now(UTC),
+            changes=EventUpdate.model_validate(changes),
+        )
+        self.send(topics.EVENTS, str(event_id), encode(message))
+
+
+@pytest.fixture(scope="session")
+def log(stack: Stack) -> Log:
+    return Log(stack.broker.address)
+
+
+def read_event(event_id: uuid.UUID) -> Event | None:
+    with Session(get_engine()) as session:
+        return session.get(Event, event_id)
+
+
+def wait_for_event(event_id: uuid.UUID, timeout_s: float = 30.0, **expected: Any) -> Event:
+    def check() -> Event | None:
+        event = read_event(event_id)
+        if event is None or any(getattr(event, k) != v for k, v in expected.items()):
+            return None
+        return event
+
+    return wait_for(check, timeout_s, f"event {event_id} with {expected}")
+
+
+def bet_states(event_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    with Session(get_engine()) as session:
+        return {
+            bet.id: bet.state
+            for bet in session.exec(select(Bet).where(col(Bet.event_id) == event_id))
+        }
+
+
+@pytest.fixture
+def place_bet() -> Callable[..., Bet]:
+    """Insert a bet directly, as the gateway does after its checks."""
+
+    def factory(event_id: uuid.UUID, market: Market, **overrides: Any) -> Bet:
+        now = datetime.now(UTC)
+        bet = Bet(
+            user_id=overrides.pop("user_id", "player-1"),
+            event_id=event_id,
+            market=market.value,
+            amount=Decimal("10.00"),
+            odds=Decimal("2.00"),
+            potential_payout=Decimal("20.00"),
+            state=BetState.NONE.value,
+            date_created=now,
+            updated_at=now,
+            **overrides,
+        )
+        with Session(get_engine(), expire_on_commit=False) as session:
+            session.add(bet)
+            session.commit()
+        return bet
+
+    return factory
+
+
+def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
+    """Every message on `topic` so far, from a fresh group."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"test-reader-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 2000,
+            "heartbeat.interval.ms": 500,
+        }
+    )
+    consumer.subscribe([topic])
+    messages = []
+    deadline = time.monotonic() + timeout_s
+    idle_since: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                if messages or idle_since is not None:
+                    idle_since = idle_since or time.monotonic()
+                    if time.monotonic() - idle_since > 2:
+                        break
+                continue
+            if message.error():
+                continue
+            idle_since = None
+            messages.append(message)
+    finally:
+        consumer.close()
+    return messages

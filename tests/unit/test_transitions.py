@@ -1,0 +1,333 @@
+"""Event life cycle: `check_transition`, `apply_changes`, `new_event` and the event rules."""
+
+import dataclasses
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from betting.domain import (
+    LEGAL_TRANSITIONS,
+    NIL_NIL,
+    DomainError,
+    EventFacts,
+    EventState,
+    IllegalTransition,
+    InvalidEvent,
+    Odds,
+    Score,
+    ScoreNotAllowed,
+    apply_changes,
+    check_deadline,
+    check_transition,
+    is_open,
+    new_event,
+)
+from tests.unit.strategies import EVENT_DATE, FAST, STATE_ORDER, event_states, make_facts
+
+CREATED, ACTIVE, FINISHED = EventState.CREATED, EventState.ACTIVE, EventState.FINISHED
+
+ALL_PAIRS = [(current, new) for current in EventState for new in EventState]
+LEGAL_PAIRS = {
+    (CREATED, CREATED),
+    (CREATED, ACTIVE),
+    (CREATED, FINISHED),
+    (ACTIVE, ACTIVE),
+    (ACTIVE, FINISHED),
+    (FINISHED, FINISHED),
+}
+
+
+def _at(state: EventState, score: Score = NIL_NIL) -> EventFacts:
+    return make_facts(state=state, score=score)
+
+
+# --- check_transition ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("current", "new"), sorted(LEGAL_PAIRS))
+def test_legal_transition_or_staying_put_is_allowed(current: EventState, new: EventState) -> None:
+    check_transition(current, new)
+
+
+@pytest.mark.parametrize(
+    ("current", "new"), sorted(pair for pair in ALL_PAIRS if pair not in LEGAL_PAIRS)
+)
+def test_backward_transition_is_illegal(current: EventState, new: EventState) -> None:
+    with pytest.raises(IllegalTransition, match=f"from {current} to {new}"):
+        check_transition(current, new)
+
+
+def test_legal_transitions_table_only_moves_forward() -> None:
+    assert {
+        (current, new) for current, targets in LEGAL_TRANSITIONS.items() for new in targets
+    } == {(CREATED, ACTIVE), (CREATED, FINISHED), (ACTIVE, FINISHED)}
+
+
+# --- apply_changes: state and score -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "new"), [(CREATED, ACTIVE), (CREATED, FINISHED), (ACTIVE, FINISHED)]
+)
+def test_event_moves_forward_along_a_legal_transition(
+    current: EventState, new: EventState
+) -> None:
+    assert apply_changes(_at(current), {"state": new}).state is new
+
+
+def test_active_event_cannot_go_back_to_created() -> None:
+    with pytest.raises(IllegalTransition):
+        apply_changes(_at(ACTIVE, Score(1, 0)), {"state": CREATED})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"state": CREATED},
+        {"state": ACTIVE},
+        {"state": FINISHED},
+        {"score": Score(2, 2)},
+        {"type": "hockey"},
+        {"team_1": "Feyenoord"},
+        {"odds": Odds(team_1=Decimal("1.01"), team_2=Decimal("1.01"), draw=Decimal("1.01"))},
+        {"deadline": EVENT_DATE - timedelta(days=1)},
+        {"event_date": EVENT_DATE + timedelta(days=1)},
+    ],
+    ids=lambda changes: ",".join(changes),
+)
+def test_finished_event_cannot_change_at_all(changes: dict[str, Any]) -> None:
+    with pytest.raises(IllegalTransition):
+        apply_changes(_at(FINISHED, Score(2, 1)), changes)
+
+
+def test_finished_event_with_no_changes_stays_as_it_is() -> None:
+    finished = _at(FINISHED, Score(2, 1))
+    assert apply_changes(finished, {}) == finished
+
+
+def test_score_of_a_created_event_cannot_change() -> None:
+    with pytest.raises(ScoreNotAllowed):
+        apply_changes(_at(CREATED), {"score": Score(1, 0)})
+
+
+def test_score_of_a_created_event_cannot_change_while_it_stays_created() -> None:
+    with pytest.raises(ScoreNotAllowed):
+        apply_changes(_at(CREATED), {"state": CREATED, "score": Score(0, 1)})
+
+
+def test_resending_the_unchanged_score_of_a_created_event_is_allowed() -> None:
+    assert apply_changes(_at(CREATED), {"score": NIL_NIL}) == _at(CREATED)
+
+
+def test_score_of_an_active_event_changes() -> None:
+    assert apply_changes(_at(ACTIVE), {"score": Score(1, 0)}).score == Score(1, 0)
+
+
+def test_score_may_go_down_while_active_for_a_disallowed_goal() -> None:
+    assert apply_changes(_at(ACTIVE, Score(2, 1)), {"score": Score(1, 1)}).score == Score(1, 1)
+
+
+@pytest.mark.parametrize(
+    ("current", "new"), [(CREATED, ACTIVE), (CREATED, FINISHED), (ACTIVE, FINISHED)]
+)
+def test_score_changes_together_with_the_move_that_starts_or_ends_the_match(
+    current: EventState, new: EventState
+) -> None:
+    updated = apply_changes(_at(current), {"state": new, "score": Score(3, 1)})
+    assert (updated.state, updated.score) == (new, Score(3, 1))
+
+
+def test_score_cannot_change_with_a_backward_move() -> None:
+    with pytest.raises(IllegalTransition):
+        apply_changes(_at(ACTIVE, Score(1, 0)), {"state": CREATED, "score": Score(2, 0)})
+
+
+def test_unknown_change_is_invalid() -> None:
+    with pytest.raises(InvalidEvent, match="version"):
+        apply_changes(_at(CREATED), {"version": 3})
+
+
+def test_rejected_changes_leave_the_current_event_untouched() -> None:
+    current = _at(ACTIVE, Score(1, 0))
+    with pytest.raises(IllegalTransition):
+        apply_changes(current, {"state": CREATED, "type": "hockey"})
+    assert current == _at(ACTIVE, Score(1, 0))
+
+
+def test_other_fields_are_kept_when_one_changes() -> None:
+    current = _at(ACTIVE, Score(1, 0))
+    assert apply_changes(current, {"type": "futsal"}) == dataclasses.replace(
+        current, type="futsal"
+    )
+
+
+# --- apply_changes and new_event: event rules ---------------------------------------------
+
+
+def test_deadline_after_event_date_is_rejected() -> None:
+    with pytest.raises(InvalidEvent):
+        apply_changes(_at(CREATED), {"deadline": EVENT_DATE + timedelta(seconds=1)})
+
+
+def test_event_date_moved_before_the_deadline_is_rejected() -> None:
+    current = make_facts(deadline=EVENT_DATE)
+    with pytest.raises(InvalidEvent):
+        apply_changes(current, {"event_date": EVENT_DATE - timedelta(seconds=1)})
+
+
+def test_deadline_equal_to_event_date_is_accepted() -> None:
+    assert apply_changes(_at(CREATED), {"deadline": EVENT_DATE}).deadline == EVENT_DATE
+
+
+def test_deadline_and_event_date_moved_together_are_checked_together() -> None:
+    later = EVENT_DATE + timedelta(days=7)
+    updated = apply_changes(_at(CREATED), {"event_date": later, "deadline": later})
+    assert (updated.event_date, updated.deadline) == (later, later)
+
+
+def test_check_deadline_rejects_a_deadline_after_the_event_starts() -> None:
+    check_deadline(EVENT_DATE, EVENT_DATE)
+    with pytest.raises(InvalidEvent):
+        check_deadline(EVENT_DATE, EVENT_DATE + timedelta(microseconds=1))
+
+
+@pytest.mark.parametrize("changes", [{"team_2": "Ajax"}, {"team_1": "PSV"}])
+def test_update_giving_both_sides_the_same_team_is_rejected(changes: dict[str, Any]) -> None:
+    with pytest.raises(InvalidEvent, match="differ"):
+        apply_changes(_at(ACTIVE), changes)
+
+
+def test_swapping_both_teams_at_once_is_accepted() -> None:
+    updated = apply_changes(_at(CREATED), {"team_1": "PSV", "team_2": "Ajax"})
+    assert (updated.team_1, updated.team_2) == ("PSV", "Ajax")
+
+
+def test_new_event_with_the_same_team_twice_is_rejected() -> None:
+    with pytest.raises(InvalidEvent):
+        new_event(make_facts(team_1="Ajax", team_2="Ajax"))
+
+
+def test_new_event_with_deadline_after_event_date_is_rejected() -> None:
+    with pytest.raises(InvalidEvent):
+        new_event(make_facts(deadline=EVENT_DATE + timedelta(minutes=1)))
+
+
+@pytest.mark.parametrize(
+    "overrides", [{"state": ACTIVE}, {"state": FINISHED}, {"score": Score(1, 0)}]
+)
+def test_new_event_must_start_created_at_nil_nil(overrides: dict[str, Any]) -> None:
+    with pytest.raises(InvalidEvent):
+        new_event(make_facts(**overrides))
+
+
+def test_new_event_returns_a_valid_event_unchanged() -> None:
+    assert new_event(make_facts()) == make_facts()
+
+
+def test_invalid_event_is_reported_as_invalid_input() -> None:
+    # Request validation turns ValueError into a 422.
+    assert issubclass(InvalidEvent, ValueError)
+    assert issubclass(InvalidEvent, DomainError)
+
+
+# --- is_open ------------------------------------------------------------------------------
+
+
+def test_created_event_is_open_before_its_deadline() -> None:
+    deadline = EVENT_DATE - timedelta(hours=1)
+    assert is_open(CREATED, deadline, deadline - timedelta(microseconds=1))
+
+
+def test_event_is_closed_at_its_deadline() -> None:
+    deadline = EVENT_DATE - timedelta(hours=1)
+    assert not is_open(CREATED, deadline, deadline)
+
+
+@pytest.mark.parametrize("state", [ACTIVE, FINISHED])
+def test_started_event_is_closed_even_before_its_deadline(state: EventState) -> None:
+    deadline = EVENT_DATE - timedelta(hours=1)
+    assert not is_open(state, deadline, deadline - timedelta(days=1))
+
+
+# --- Properties ---------------------------------------------------------------------------
+
+_small_scores = st.builds(Score, st.integers(0, 3), st.integers(0, 3))
+_teams = st.sampled_from(["Ajax", "PSV", "Feyenoord"])
+_moments = st.integers(-3, 3).map(lambda hours: EVENT_DATE + timedelta(hours=hours))
+
+changes_strategy = st.fixed_dictionaries(
+    {},
+    optional={
+        "state": event_states,
+        "score": _small_scores,
+        "team_1": _teams,
+        "team_2": _teams,
+        "type": st.sampled_from(["football", "hockey"]),
+        "event_date": _moments,
+        "deadline": _moments,
+    },
+)
+
+
+def _expected_error(current: EventFacts, changes: dict[str, Any]) -> type[DomainError] | None:
+    """The rules written out independently of `apply_changes`, in the order it checks them."""
+    if current.state is FINISHED and changes:
+        return IllegalTransition
+    new_state = changes.get("state", current.state)
+    if STATE_ORDER[new_state] < STATE_ORDER[current.state]:
+        return IllegalTransition
+    if changes.get("score", current.score) != current.score and new_state is CREATED:
+        return ScoreNotAllowed
+    team_1 = changes.get("team_1", current.team_1)
+    team_2 = changes.get("team_2", current.team_2)
+    event_date = changes.get("event_date", current.event_date)
+    deadline = changes.get("deadline", current.deadline)
+    if team_1 == team_2 or deadline > event_date:
+        return InvalidEvent
+    return None
+
+
+@st.composite
+def reachable_events(draw: st.DrawFn) -> EventFacts:
+    state = draw(event_states)
+    score = NIL_NIL if state is CREATED else draw(_small_scores)
+    return make_facts(state=state, score=score)
+
+
+@FAST
+@given(current=reachable_events(), changes=changes_strategy)
+def test_apply_changes_accepts_exactly_what_the_rules_allow(
+    current: EventFacts, changes: dict[str, Any]
+) -> None:
+    expected = _expected_error(current, changes)
+    if expected is None:
+        assert apply_changes(current, changes) == dataclasses.replace(current, **changes)
+    else:
+        with pytest.raises(expected):
+            apply_changes(current, changes)
+
+
+@FAST
+@given(operations=st.lists(changes_strategy, min_size=1, max_size=15))
+def test_any_sequence_of_changes_never_goes_backwards_or_breaks_a_rule(
+    operations: list[dict[str, Any]],
+) -> None:
+    event = new_event(make_facts())
+    for changes in operations:
+        try:
+            updated = apply_changes(event, changes)
+        except DomainError:
+            continue
+        assert STATE_ORDER[updated.state] >= STATE_ORDER[event.state]
+        assert event.state is not FINISHED or updated == event
+        if updated.score != event.score:
+            assert updated.state in {ACTIVE, FINISHED}
+        assert updated.team_1 != updated.team_2
+        assert updated.deadline <= updated.event_date
+        event = updated
+    if event.state is CREATED:
+        assert event.score == NIL_NIL
