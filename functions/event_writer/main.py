@@ -1,5 +1,7 @@
 """Event writer: `events.taxonomy` → event rows, batched at each checkpoint."""
 
+import logging
+
 from quixstreams.sinks import BatchingSink, SinkBatch
 
 from betting import topics
@@ -13,6 +15,8 @@ from betting.streams import (
 )
 from functions.event_writer.apply import apply_event_messages
 
+log = logging.getLogger(__name__)
+
 
 class EventSink(BatchingSink):
     """Writes a partition's batch in one transaction, before its offsets are committed."""
@@ -22,15 +26,22 @@ class EventSink(BatchingSink):
         self._dead_letters = dead_letters
 
     def write(self, batch: SinkBatch) -> None:
+        records = records_of(batch)
         with retry_on_database_error(), session_scope() as session:
-            rejected = apply_event_messages(
-                session=session, topic=batch.topic, records=records_of(batch)
-            )
+            rejected = apply_event_messages(session=session, topic=batch.topic, records=records)
             # Dead letters are delivered before the transaction commits: a crash in between
             # replays the batch, which dead-letters them again rather than losing them.
             for item in rejected:
                 self._dead_letters.send(item.record, item.reason)
             self._dead_letters.flush()
+        log.info(
+            "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
+            batch.topic,
+            batch.partition,
+            batch.size and records[-1].offset,
+            batch.size,
+            len(rejected),
+        )
 
 
 def main() -> None:

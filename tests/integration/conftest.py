@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from betting import devstack, topics
@@ -42,7 +43,7 @@ class Functions:
         self.running: list[devstack.Component] = []
 
     def start(self, command: str, **env: str) -> devstack.Component:
-        name = f"{command}-{len(self.running)}"
+        name = f"{command}-{uuid.uuid4().hex[:6]}"
         component = devstack.Component(
             command,
             env={**self._stack.env, **env},
@@ -122,14 +123,16 @@ def log(stack: Stack) -> Log:
     return Log(stack.broker.address)
 
 
-def read_event(event_id: uuid.UUID) -> Event | None:
-    with Session(get_engine()) as session:
+def read_event(event_id: uuid.UUID, engine: Engine | None = None) -> Event | None:
+    with Session(engine or get_engine()) as session:
         return session.get(Event, event_id)
 
 
-def wait_for_event(event_id: uuid.UUID, timeout_s: float = 30.0, **expected: Any) -> Event:
+def wait_for_event(
+    event_id: uuid.UUID, timeout_s: float = 30.0, engine: Engine | None = None, **expected: Any
+) -> Event:
     def check() -> Event | None:
-        event = read_event(event_id)
+        event = read_event(event_id, engine)
         if event is None or any(getattr(event, k) != v for k, v in expected.items()):
             return None
         return event
@@ -137,8 +140,8 @@ def wait_for_event(event_id: uuid.UUID, timeout_s: float = 30.0, **expected: Any
     return wait_for(check, timeout_s, f"event {event_id} with {expected}")
 
 
-def bet_states(event_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    with Session(get_engine()) as session:
+def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.UUID, str]:
+    with Session(engine or get_engine()) as session:
         return {
             bet.id: bet.state
             for bet in session.exec(select(Bet).where(col(Bet.event_id) == event_id))
@@ -149,7 +152,9 @@ def bet_states(event_id: uuid.UUID) -> dict[uuid.UUID, str]:
 def place_bet() -> Callable[..., Bet]:
     """Insert a bet directly, as the gateway does after its checks."""
 
-    def factory(event_id: uuid.UUID, market: Market, **overrides: Any) -> Bet:
+    def factory(
+        event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
+    ) -> Bet:
         now = datetime.now(UTC)
         bet = Bet(
             user_id=overrides.pop("user_id", "player-1"),
@@ -163,7 +168,7 @@ def place_bet() -> Callable[..., Bet]:
             updated_at=now,
             **overrides,
         )
-        with Session(get_engine(), expire_on_commit=False) as session:
+        with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)
             session.commit()
         return bet
@@ -203,3 +208,46 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     finally:
         consumer.close()
     return messages
+
+
+def group_caught_up(brokers: str, group: str, topic: str) -> bool:
+    """Whether `group` has committed everything currently in `topic`."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(topics.PARTITIONS)]
+        committed = consumer.committed(partitions, timeout=10)
+        for position in committed:
+            _, high = consumer.get_watermark_offsets(position, timeout=10)
+            if high > 0 and position.offset < high:
+                return False
+        return True
+    finally:
+        consumer.close()
+
+
+def wait_until_idle(brokers: str, suffix: str = "", timeout_s: float = 60.0) -> None:
+    """Wait until every function group has consumed everything upstream of it."""
+    chain = [
+        (topics.GROUPS.event_writer, topics.EVENTS),
+        (topics.GROUPS.bet_scorer, topics.EVENTS),
+        (topics.GROUPS.bet_writer, topics.BETS),
+    ]
+
+    def idle() -> bool:
+        return all(group_caught_up(brokers, group + suffix, topic) for group, topic in chain)
+
+    # Twice in a row: the scorer may have produced more for the writer in between.
+    wait_for(lambda: idle() and idle(), timeout_s, f"groups{suffix} to catch up")
+
+
+def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row the functions write, in a stable order."""
+    with (engine or get_engine()).connect() as connection:
+        return {
+            table: [tuple(row) for row in connection.execute(text(query))]
+            for table, query in {
+                "events": "SELECT * FROM events ORDER BY id",
+                "bets": "SELECT * FROM bets ORDER BY id",
+                "log_progress": "SELECT * FROM log_progress ORDER BY topic, partition",
+            }.items()
+        }

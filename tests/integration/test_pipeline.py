@@ -17,7 +17,11 @@ from tests.integration.conftest import (
     wait_for_event,
 )
 
-WIN = {Market.TEAM_1: BetState.WINNING, Market.TEAM_2: BetState.LOSING, Market.DRAW: BetState.LOSING}
+WIN = {
+    Market.TEAM_1: BetState.WINNING,
+    Market.TEAM_2: BetState.LOSING,
+    Market.DRAW: BetState.LOSING,
+}
 
 
 def test_event_messages_are_applied_in_log_order(functions: Functions, log: Log) -> None:
@@ -50,11 +54,23 @@ def test_bets_follow_the_match(
         wait_for(lambda: states() == wanted, what=f"bets {wanted}")
 
     log.update_event(event_id, state="active")
-    expect({Market.TEAM_1: BetState.LOSING, Market.TEAM_2: BetState.LOSING, Market.DRAW: BetState.WINNING})
+    expect(
+        {
+            Market.TEAM_1: BetState.LOSING,
+            Market.TEAM_2: BetState.LOSING,
+            Market.DRAW: BetState.WINNING,
+        }
+    )
     log.update_event(event_id, score="1-0")
     expect(WIN)
     log.update_event(event_id, score="1-2")
-    expect({Market.TEAM_1: BetState.LOSING, Market.TEAM_2: BetState.WINNING, Market.DRAW: BetState.LOSING})
+    expect(
+        {
+            Market.TEAM_1: BetState.LOSING,
+            Market.TEAM_2: BetState.WINNING,
+            Market.DRAW: BetState.LOSING,
+        }
+    )
     log.update_event(event_id, state="finished", score="3-2")
     expect({Market.TEAM_1: BetState.WIN, Market.TEAM_2: BetState.LOSE, Market.DRAW: BetState.LOSE})
 

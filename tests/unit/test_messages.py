@@ -87,7 +87,9 @@ def test_event_created_is_sent_with_the_kind_money_strings_and_utc_times() -> No
     message = EventCreated(
         event_id=uuid.uuid4(),
         sent_at=datetime(2030, 6, 1, 20, 0, tzinfo=timezone(timedelta(hours=2))),
-        event=EventCreate.model_validate(event_create_body(odds={"team_1": 2, "team_2": "3.4", "draw": 3})),
+        event=EventCreate.model_validate(
+            event_create_body(odds={"team_1": 2, "team_2": "3.4", "draw": 3})
+        ),
     )
     document = json.loads(encode(message))
     assert document["kind"] == "event_created"
@@ -189,7 +191,9 @@ def test_decode_bet_scored_rejects_a_missing_value() -> None:
 
 
 def test_decode_event_rejects_a_bet_scored_message() -> None:
-    raw = encode(BetScored(bet_id=uuid.uuid4(), event_id=uuid.uuid4(), state=BetState.WIN, version=0))
+    raw = encode(
+        BetScored(bet_id=uuid.uuid4(), event_id=uuid.uuid4(), state=BetState.WIN, version=0)
+    )
     with pytest.raises(ValueError):
         decode_event(raw)
 

@@ -1,0 +1,171 @@
+"""The gateway in-process, against the session's real Postgres and broker."""
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from betting import topics
+from betting.auth import Role, mint_token
+from betting.db import get_engine
+from betting.messages import EventCreated, EventUpdated, decode_event
+from betting.models import Event
+from betting.settings import get_settings
+from gateway.main import app
+from tests.conftest import Stack
+
+
+@pytest.fixture(scope="session")
+def client(stack: Stack) -> Iterator[TestClient]:
+    """The app with its lifespan running (so its producer is open)."""
+    with TestClient(app) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    headers: dict[str, str]
+
+
+class MakeCaller(Protocol):
+    def __call__(self, role: Role = ..., user: str | None = None) -> Caller: ...
+
+
+@pytest.fixture
+def make_caller(stack: Stack) -> MakeCaller:
+    """`make_caller(role, user)`: someone with a valid token; a new user unless named."""
+
+    def factory(role: Role = Role.PLAYER, user: str | None = None) -> Caller:
+        user_id = user or f"{role}-{uuid.uuid4().hex[:8]}"
+        return Caller(user_id, {"Authorization": f"Bearer {mint_token(user_id, role)}"})
+
+    return factory
+
+
+@pytest.fixture
+def operator(make_caller: MakeCaller) -> Caller:
+    return make_caller(Role.OPERATOR)
+
+
+@pytest.fixture
+def player(make_caller: MakeCaller) -> Caller:
+    return make_caller(Role.PLAYER)
+
+
+def soon(**delta: float) -> datetime:
+    """A whole-second UTC moment relative to now (a day ahead by default)."""
+    offset = timedelta(**delta) if delta else timedelta(days=1)
+    return (datetime.now(UTC) + offset).replace(microsecond=0)
+
+
+@pytest.fixture
+def make_event(stack: Stack) -> Callable[..., Event]:
+    """`make_event(**overrides)`: an event row, as the event writer would have stored it."""
+
+    def factory(**overrides: Any) -> Event:
+        event_date = overrides.pop("event_date", soon())
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "id": uuid.uuid4(),
+            "type": f"football-{uuid.uuid4().hex[:8]}",
+            "team_1": "Ajax",
+            "team_2": "PSV",
+            "event_date": event_date,
+            "deadline": event_date,
+            "odds_team_1": Decimal("1.85"),
+            "odds_team_2": Decimal("2.10"),
+            "odds_draw": Decimal("3.40"),
+            "state": "created",
+            "score": "0-0",
+            "version": 0,
+            "score_version": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        event = Event(**{**values, **overrides})
+        with Session(get_engine(), expire_on_commit=False) as session:
+            session.add(event)
+            session.commit()
+        return event
+
+    return factory
+
+
+@pytest.fixture
+def edit_event(stack: Stack) -> Callable[..., None]:
+    """`edit_event(event_id, **values)`: change a stored event, as the event writer would."""
+
+    def edit(event_id: uuid.UUID, **values: Any) -> None:
+        with Session(get_engine()) as session:
+            event = session.get(Event, event_id)
+            assert event is not None
+            for name, value in values.items():
+                setattr(event, name, value)
+            session.add(event)
+            session.commit()
+
+    return edit
+
+
+@pytest.fixture
+def make_bet(
+    client: TestClient, make_event: Callable[..., Event], player: Caller
+) -> Callable[..., dict[str, Any]]:
+    """`make_bet(caller=None, **body)`: a bet placed through the API; asserts it was created."""
+
+    def factory(caller: Caller | None = None, **body: Any) -> dict[str, Any]:
+        if "event_id" not in body:
+            body["event_id"] = str(make_event().id)
+        body = {"market": "team_1", "amount": "10.00", **body}
+        response = client.post("/bets", json=body, headers=(caller or player).headers)
+        assert response.status_code == 201, response.text
+        bet: dict[str, Any] = response.json()
+        return bet
+
+    return factory
+
+
+Received = tuple[str, EventCreated | EventUpdated, bytes]
+
+
+@pytest.fixture
+def read_events_topic(stack: Stack) -> Callable[..., list[Received]]:
+    """`read_events_topic(event_id, count)`: the messages keyed by the event, from the start."""
+
+    def read(event_id: uuid.UUID, count: int = 1, timeout_s: float = 10.0) -> list[Received]:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": get_settings().kafka_brokers,
+                "group.id": f"api-test-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            partitions = consumer.list_topics(topics.EVENTS, timeout=5).topics[topics.EVENTS]
+            consumer.assign(
+                [TopicPartition(topics.EVENTS, p, OFFSET_BEGINNING) for p in partitions.partitions]
+            )
+            found: list[Received] = []
+            deadline = time.monotonic() + timeout_s
+            while len(found) < count and time.monotonic() < deadline:
+                message = consumer.poll(0.2)
+                if message is None or message.error() is not None:
+                    continue
+                key = message.key().decode()
+                if key == str(event_id):
+                    found.append((key, decode_event(message.value()), message.value()))
+            return found
+        finally:
+            consumer.close()
+
+    return read

@@ -1,0 +1,129 @@
+"""Two replicas of each function in one group share the partitions and agree with one."""
+
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from betting import devstack
+from betting.domain import BetState, Market
+from betting.models import Bet
+from tests.conftest import Stack
+from tests.integration.conftest import (
+    Functions,
+    Log,
+    bet_states,
+    snapshot,
+    wait_for,
+    wait_for_event,
+    wait_until_idle,
+)
+
+MATCHES = 9
+SCORES = ["1-0", "1-1", "2-1"]
+
+
+@dataclass
+class OtherStack:
+    """A second database and broker, so two pipelines can run the same input side by side."""
+
+    env: dict[str, str]
+    engine: Engine
+    log: Log
+    brokers: str
+
+
+@pytest.fixture(scope="module")
+def other_stack(stack: Stack) -> Iterator[OtherStack]:
+    name = f"replicas_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(stack.postgres.url.replace("postgresql+psycopg2", "postgresql"))
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    url = stack.postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    broker = devstack.Broker(devstack.free_port()).start()
+    env = {**stack.env, "BETTING_DATABASE_URL": url, "BETTING_KAFKA_BROKERS": broker.address}
+    subprocess.run([str(Path(sys.executable).parent / "betting"), "setup"], env=env, check=True)
+    engine = create_engine(url)
+    try:
+        yield OtherStack(env, engine, Log(broker.address), broker.address)
+    finally:
+        engine.dispose()
+        broker.stop()
+
+
+def play(log: Log, engine: Engine | None, place_bet: Callable[..., Bet], seed: int) -> None:
+    """The same matches, with the same ids, whichever pipeline plays them."""
+    for n in range(MATCHES):
+        event_id = uuid.UUID(int=seed * 1000 + n)
+        log.create_event(event_id=event_id, type="replicas")
+        wait_for_event(event_id, engine=engine)
+        for i, market in enumerate(Market):
+            place_bet(
+                event_id, market, engine=engine, id=uuid.UUID(int=seed * 1000_000 + n * 10 + i)
+            )
+    for n in range(MATCHES):
+        event_id = uuid.UUID(int=seed * 1000 + n)
+        log.update_event(event_id, state="active")
+        for score in SCORES[: n % len(SCORES) + 1]:
+            log.update_event(event_id, score=score)
+        if n % 2 == 0:
+            log.update_event(event_id, state="finished")
+
+
+def outcome(engine: Engine | None) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows without log positions and write times, which differ between two logs."""
+    rows = snapshot(engine)
+    return {
+        "events": sorted((r[0], r[9], r[10]) for r in rows["events"] if r[1] == "replicas"),
+        "bets": sorted((r[0], r[7]) for r in rows["bets"] if r[0].int < 10**9),
+    }
+
+
+def partitions_applied(path: Path) -> set[int]:
+    return {int(p) for p in re.findall(r"applied events\.taxonomy\[(\d)\]", path.read_text())}
+
+
+def test_two_replicas_share_partitions_and_match_one(
+    stack: Stack,
+    functions: Functions,
+    other_stack: OtherStack,
+    extra_functions: Functions,
+    log: Log,
+    place_bet: Callable[..., Bet],
+) -> None:
+    pair = [extra_functions.start(command, **other_stack.env) for command in ("event-writer",) * 2]
+    for command in ("bet-scorer", "bet-writer"):
+        pair += [extra_functions.start(command, **other_stack.env) for _ in range(2)]
+    seed = uuid.uuid4().int % 1000 + 1
+
+    play(log, None, place_bet, seed)
+    play(other_stack.log, other_stack.engine, place_bet, seed)
+    last = uuid.UUID(int=seed * 1000_000 + (MATCHES - 1) * 10)
+    for engine in (None, other_stack.engine):
+        wait_for(
+            lambda engine=engine: (
+                bet_states(uuid.UUID(int=seed * 1000 + MATCHES - 1), engine).get(last)
+                == BetState.WIN.value
+            ),
+            what="the last match settled",
+        )
+    wait_until_idle(stack.broker.address)
+    wait_until_idle(other_stack.brokers)
+
+    one, two = outcome(None), outcome(other_stack.engine)
+    assert len(two["bets"]) == MATCHES * len(Market)
+    assert two == one
+    shares = [
+        partitions_applied(c.log_path) for c in pair if c.command == "event-writer" and c.log_path
+    ]
+    assert len(shares) == 2 and all(shares), f"each replica applies some partitions: {shares}"
