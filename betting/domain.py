@@ -195,6 +195,6 @@ def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts
     new_score = changes.get("score", current.score)
     if new_score != current.score and new_state is EventState.CREATED:
         raise ScoreNotAllowed(f"the score of a {current.state} event cannot change")
-    updated = dataclasses.replace(current, **changes)
+    updated = dataclasses.replace(current, **{**changes, "state": new_state})
     check_event(updated)
     return updated

@@ -9,8 +9,10 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    StringConstraints,
     model_validator,
 )
 from pydantic import (
@@ -53,11 +55,25 @@ Money = Annotated[
 ]
 """Money and odds: parsed from a JSON string or number, always sent as `"10.00"`."""
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-"""A timestamp that must carry a UTC offset; kept in UTC."""
+Payout = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
+"""A computed amount (amount × odds, rounded down): may be zero or above `MAX_MONEY`."""
+
+
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 timestamp with a UTC offset")
+    return value
+
+
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+"""An ISO 8601 timestamp that must carry a UTC offset; kept in UTC."""
 
 ScoreText = Annotated[str, AfterValidator(_canonical_score)]
-Name = Annotated[str, PydanticField(min_length=1, max_length=128), AfterValidator(_reject_blank)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(_reject_blank),
+]
 EventType = Annotated[
     str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)
 ]
@@ -298,7 +314,7 @@ class BetPublic(BaseModel):
     market: Market
     amount: Money
     odds: Money
-    potential_payout: Money
+    potential_payout: Payout
     state: BetState
     date_created: UtcDatetime
     updated_at: UtcDatetime

@@ -289,21 +289,24 @@ def test_bet_public_sends_money_as_two_place_strings_and_times_in_utc() -> None:
     assert datetime.fromisoformat(dumped["date_created"]).utcoffset() == timedelta(0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BetPublic.potential_payout is Money, which rejects a payout above MAX_MONEY",
-)
 def test_bet_public_shows_a_payout_above_the_largest_stake() -> None:
     # amount and odds are both valid inputs; their product fits potential_payout numeric(24, 2).
     bet = _bet_public(str(MAX_MONEY), "2.00")
     assert bet.model_dump(mode="json")["potential_payout"] == "19999999999.98"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BetPublic.potential_payout is Money, which rejects a payout rounded down to 0",
-)
 def test_bet_public_shows_a_payout_rounded_down_to_zero() -> None:
     # 0.01 x 0.50 = 0.005, rounded down to 0.00; both inputs are valid.
     bet = _bet_public("0.01", "0.50")
     assert bet.model_dump(mode="json")["potential_payout"] == "0.00"
+
+
+@pytest.mark.parametrize("stamp", [1700000000, 1700000000.5])
+def test_event_create_rejects_a_numeric_timestamp(stamp: float) -> None:
+    with pytest.raises(ValidationError):
+        EventCreate.model_validate({**event_create_body(), "event_date": stamp})
+
+
+def test_team_names_are_trimmed_so_padding_does_not_make_a_new_team() -> None:
+    with pytest.raises(ValidationError, match="must differ"):
+        EventCreate.model_validate({**event_create_body(), "team_1": "Ajax", "team_2": " Ajax "})

@@ -1,0 +1,172 @@
+"""`make run` (`betting dev`): starts everything, stops cleanly, and survives a restart.
+
+The embedded broker forgets its log when it stops while the database keeps its rows; the
+setup step notices the new log and rebases the stored versions, so updates sent after a
+restart are applied instead of being skipped as stale.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from betting import devstack
+from betting.auth import Role, mint_token
+from tests.conftest import Stack
+from tests.integration.conftest import wait_for
+
+
+class DevStack:
+    def __init__(self, stack: Stack) -> None:
+        self.data_dir = Path(tempfile.mkdtemp(prefix="betting-dev-test-"))
+        self.data_dir.chmod(0o755)
+        self.postgres_port = devstack.free_port()
+        self.gateway_port = devstack.free_port()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("BETTING_")},
+            **{k: v for k, v in stack.env.items() if k.startswith("BETTING_")},
+            "BETTING_GATEWAY_PORT": str(self.gateway_port),
+        }
+        del self.env["BETTING_DATABASE_URL"], self.env["BETTING_KAFKA_BROKERS"]
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.gateway_port}"
+
+    def start(self) -> None:
+        log = open(self.data_dir / "dev.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "betting"),
+                "dev",
+                "--postgres-port",
+                str(self.postgres_port),
+                "--broker-port",
+                str(devstack.free_port()),
+                "--data-dir",
+                str(self.data_dir),
+            ],  # fmt: skip
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def ready() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.output()
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, 90, "the dev stack to be ready")
+        # The banner is printed once everything is up.
+        wait_for(lambda: "Press Ctrl-C" in self.output(), 30, "the banner")
+
+    def output(self) -> str:
+        return (self.data_dir / "dev.log").read_text(errors="replace")
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a user would; return the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture
+def dev(stack: Stack) -> Iterator[DevStack]:
+    running = DevStack(stack)
+    try:
+        yield running
+    finally:
+        if running.process is not None and running.process.poll() is None:
+            running.interrupt()
+
+
+def operator() -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token('op', Role.OPERATOR)}"}
+
+
+def player() -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token('alice', Role.PLAYER)}"}
+
+
+def event_when(url: str, event_id: str, **expected: Any) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        response = httpx.get(f"{url}/events/{event_id}")
+        if response.status_code != 200:
+            return None
+        body: dict[str, Any] = response.json()
+        return body if all(body[k] == v for k, v in expected.items()) else None
+
+    return wait_for(check, 30, f"event {event_id} with {expected}")
+
+
+def test_dev_stack_prints_tokens_and_stops_cleanly_on_ctrl_c(dev: DevStack) -> None:
+    dev.start()
+    output = dev.output()
+    assert dev.url in output
+    assert output.count("eyJ") >= 2  # an operator and a player token
+    assert httpx.get(f"{dev.url}/healthz").status_code == 200
+
+    assert dev.interrupt() == 0
+    assert devstack.port_is_free(dev.gateway_port)
+    assert devstack.port_is_free(dev.postgres_port)
+
+
+def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
+    dev.start()
+    kickoff = datetime.now(UTC) + timedelta(hours=1)
+    created = httpx.post(
+        f"{dev.url}/events",
+        headers=operator(),
+        json={
+            "type": "football",
+            "team_1": "Ajax",
+            "team_2": "PSV",
+            "event_date": kickoff.isoformat(),
+            "odds": {"team_1": "2.00", "team_2": "3.00", "draw": "3.50"},
+        },
+    )
+    assert created.status_code == 202, created.text
+    event_id = created.json()["id"]
+    event_when(dev.url, event_id, state="created")
+    bet = httpx.post(
+        f"{dev.url}/bets",
+        headers={**player(), "Idempotency-Key": str(uuid.uuid4())},
+        json={"event_id": event_id, "market": "team_1", "amount": "5.00"},
+    )
+    assert bet.status_code == 201, bet.text
+    for change in ({"state": "active"}, {"score": "1-0"}, {"score": "2-0"}):
+        assert (
+            httpx.patch(f"{dev.url}/events/{event_id}", headers=operator(), json=change).status_code
+            == 202
+        )
+    before = event_when(dev.url, event_id, score="2-0")
+    assert before["version"] >= 3
+    assert dev.interrupt() == 0
+
+    dev.start()  # same database, a new (empty) broker log
+    response = httpx.patch(
+        f"{dev.url}/events/{event_id}", headers=operator(), json={"score": "2-1"}
+    )
+    assert response.status_code == 202
+    after = event_when(dev.url, event_id, score="2-1")
+    assert after["version"] < before["version"]  # a position in the new log
+    response = httpx.patch(
+        f"{dev.url}/events/{event_id}", headers=operator(), json={"state": "finished"}
+    )
+    assert response.status_code == 202
+    event_when(dev.url, event_id, state="finished")
+
+    def settled() -> bool:
+        body = httpx.get(f"{dev.url}/bets/{bet.json()['id']}", headers=player()).json()
+        return bool(body["state"] == "win")
+
+    wait_for(settled, 30, "the bet to be settled after the restart")
