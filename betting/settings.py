@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     gateway_host: str = "0.0.0.0"  # noqa: S104
     # How long the gateway waits for the broker to acknowledge an event before answering 503.
     gateway_publish_timeout_s: float = Field(default=10.0, gt=0)
-    auth_secret: str = "dev-secret-change-me"  # noqa: S105 (local development only)
+    auth_secret: str = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 (local development only)
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How often a function checkpoints: flushes its sink and commits offsets.
     commit_interval_s: float = Field(default=1.0, gt=0)

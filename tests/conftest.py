@@ -14,7 +14,7 @@ from betting.db import get_engine
 from betting.settings import get_settings
 
 TEST_SETTINGS = {
-    "BETTING_AUTH_SECRET": "test-secret",
+    "BETTING_AUTH_SECRET": "test-secret-that-is-at-least-32-bytes-long",
     "BETTING_COMMIT_INTERVAL_S": "0.2",
     # Short sessions make tansu hand out partitions in about a second.
     "BETTING_KAFKA_SESSION_TIMEOUT_MS": "2000",

@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from betting import devstack, topics
+from betting.auth import Role, mint_token
 from betting.db import get_engine
 from betting.domain import BetState, Market
 from betting.messages import EventCreated, EventUpdated, encode
@@ -251,3 +253,32 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
                 "log_progress": "SELECT * FROM log_progress ORDER BY topic, partition",
             }.items()
         }
+
+
+@pytest.fixture(scope="session")
+def gateway_url(stack: Stack) -> Iterator[str]:
+    """The gateway as its own process, as it runs in production."""
+    port = devstack.free_port()
+    gateway = devstack.Component(
+        "gateway",
+        env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
+        log_path=stack.workdir / "gateway.log",
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert gateway.running(), (stack.workdir / "gateway.log").read_text()
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(healthy, 60, "the gateway")
+    try:
+        yield url
+    finally:
+        gateway.stop()
+
+
+def bearer(role: Role, user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(user, role)}"}

@@ -52,7 +52,7 @@ class DevStack:
                 str(devstack.free_port()),
                 "--data-dir",
                 str(self.data_dir),
-            ],  # fmt: skip
+            ],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -143,11 +143,11 @@ def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
         json={"event_id": event_id, "market": "team_1", "amount": "5.00"},
     )
     assert bet.status_code == 201, bet.text
+    # A change is checked against the event as stored, so each waits for the one before.
     for change in ({"state": "active"}, {"score": "1-0"}, {"score": "2-0"}):
-        assert (
-            httpx.patch(f"{dev.url}/events/{event_id}", headers=operator(), json=change).status_code
-            == 202
-        )
+        response = httpx.patch(f"{dev.url}/events/{event_id}", headers=operator(), json=change)
+        assert response.status_code == 202, response.text
+        event_when(dev.url, event_id, **change)
     before = event_when(dev.url, event_id, score="2-0")
     assert before["version"] >= 3
     assert dev.interrupt() == 0
