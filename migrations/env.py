@@ -2,10 +2,10 @@
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlmodel import SQLModel
 
 import betting.models  # noqa: F401  (registers the tables)
 from betting.settings import get_settings
-from sqlmodel import SQLModel
 
 target_metadata = SQLModel.metadata
 

@@ -110,6 +110,7 @@ def test_players_may_not_create_events(client: TestClient, player: Caller) -> No
         pytest.param({"team_2": "Ajax"}, id="same-teams"),
         pytest.param({"team_1": "  "}, id="blank-team"),
         pytest.param({"state": "active"}, id="state-at-creation"),
+        pytest.param({"team_1": "Aj\x00ax"}, id="nul-in-name"),
     ],
 )
 def test_an_invalid_event_is_refused(
@@ -324,7 +325,15 @@ def test_the_list_leaves_out_deleted_events(client: TestClient, make_event: Make
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"state": "paused"}, {"open": "maybe"}],
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"offset": -1},
+        {"offset": 2**63},
+        {"state": "paused"},
+        {"open": "maybe"},
+        {"type": "foot\x00ball"},
+    ],
 )
 def test_bad_list_parameters_are_422(client: TestClient, params: dict[str, Any]) -> None:
     assert client.get("/events", params=params).status_code == 422

@@ -191,7 +191,7 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
         }
     )
     consumer.subscribe([topic])
-    messages = []
+    messages: list[Any] = []
     deadline = time.monotonic() + timeout_s
     idle_since: float | None = None
     try:

@@ -108,15 +108,14 @@ def test_two_replicas_share_partitions_and_match_one(
 
     play(log, None, place_bet, seed)
     play(other_stack.log, other_stack.engine, place_bet, seed)
-    last = uuid.UUID(int=seed * 1000_000 + (MATCHES - 1) * 10)
-    for engine in (None, other_stack.engine):
-        wait_for(
-            lambda engine=engine: (
-                bet_states(uuid.UUID(int=seed * 1000 + MATCHES - 1), engine).get(last)
-                == BetState.WIN.value
-            ),
-            what="the last match settled",
-        )
+    last_event = uuid.UUID(int=seed * 1000 + MATCHES - 1)
+    last_bet = uuid.UUID(int=seed * 1000_000 + (MATCHES - 1) * 10)
+
+    def settled(engine: Engine | None) -> bool:
+        return bet_states(last_event, engine).get(last_bet) == BetState.WIN.value
+
+    wait_for(lambda: settled(None), what="the last match settled, one replica each")
+    wait_for(lambda: settled(other_stack.engine), what="the last match settled, two each")
     wait_until_idle(stack.broker.address)
     wait_until_idle(other_stack.brokers)
 

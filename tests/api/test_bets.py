@@ -1,0 +1,513 @@
+"""The bet maker's API: /bets."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from betting.auth import Role
+from betting.db import get_engine
+from betting.models import Bet, Event
+from tests.api.conftest import Caller, MakeCaller, soon
+
+pytestmark = pytest.mark.integration
+
+MakeEvent = Callable[..., Event]
+MakeBet = Callable[..., dict[str, Any]]
+EditEvent = Callable[..., None]
+
+
+def count_bets(**where: Any) -> int:
+    with Session(get_engine()) as session:
+        statement = select(func.count()).select_from(Bet)
+        for name, value in where.items():
+            statement = statement.where(getattr(Bet, name) == value)
+        return session.exec(statement).one()
+
+
+# --- POST /bets ---------------------------------------------------------------------------
+
+
+def test_a_player_bets_at_the_events_current_odds(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+
+    response = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "team_2", "amount": "20.00"},
+        headers=player.headers,
+    )
+
+    assert response.status_code == 201, response.text
+    bet = response.json()
+    assert response.headers["location"] == f"/bets/{bet['id']}"
+    assert bet["user_id"] == player.id
+    assert bet["event_id"] == str(event.id)
+    assert bet["market"] == "team_2"
+    assert bet["odds"] == "2.10"
+    assert bet["potential_payout"] == "42.00"
+    assert bet["state"] == "none"
+    assert client.get(response.headers["location"], headers=player.headers).json() == bet
+
+
+def test_the_payout_is_rounded_down_to_the_cent(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(odds_draw=1.33)
+
+    response = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "draw", "amount": "10.01"},
+        headers=player.headers,
+    )
+
+    assert response.json()["potential_payout"] == "13.31"
+
+
+def test_money_is_answered_as_strings_with_two_places(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(odds_team_1=2)
+
+    response = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "team_1", "amount": 10},
+        headers=player.headers,
+    )
+
+    bet = response.json()
+    assert (bet["amount"], bet["odds"], bet["potential_payout"]) == ("10.00", "2.00", "20.00")
+
+
+def test_betting_on_an_unknown_event_is_404(client: TestClient, player: Caller) -> None:
+    response = client.post(
+        "/bets",
+        json={"event_id": str(uuid.uuid4()), "market": "draw", "amount": "1"},
+        headers=player.headers,
+    )
+
+    assert response.status_code == 404
+
+
+def test_betting_on_a_deleted_event_is_404(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(deleted_at=datetime.now(UTC))
+
+    response = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "draw", "amount": "1"},
+        headers=player.headers,
+    )
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param({"state": "active"}, id="active"),
+        pytest.param({"state": "finished"}, id="finished"),
+        pytest.param({"event_date": soon(hours=1), "deadline": soon(seconds=-1)}, id="deadline"),
+    ],
+)
+def test_a_bet_on_a_closed_event_is_refused(
+    client: TestClient, player: Caller, make_event: MakeEvent, event: dict[str, Any]
+) -> None:
+    closed = make_event(**event)
+
+    response = client.post(
+        "/bets",
+        json={"event_id": str(closed.id), "market": "draw", "amount": "1"},
+        headers=player.headers,
+    )
+
+    assert response.status_code == 409
+    assert count_bets(event_id=closed.id) == 0
+
+
+def test_a_bet_after_the_deadline_is_refused(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(event_date=soon(days=1), deadline=soon(seconds=-30))
+
+    response = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "team_1", "amount": "5"},
+        headers=player.headers,
+    )
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "betting on this event is closed"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"amount": "0"}, id="zero"),
+        pytest.param({"amount": "-5"}, id="negative"),
+        pytest.param({"amount": "1.001"}, id="3-decimals"),
+        pytest.param({"amount": 1.005}, id="3-decimals-number"),
+        pytest.param({"amount": "NaN"}, id="nan"),
+        pytest.param({"market": "home"}, id="unknown-market"),
+        pytest.param({"event_id": "42"}, id="malformed-event-id"),
+        pytest.param({"user_id": "someone-else"}, id="user-id-in-body"),
+        pytest.param({"state": "win"}, id="state-in-body"),
+    ],
+)
+def test_an_invalid_bet_is_422(
+    client: TestClient, player: Caller, make_event: MakeEvent, body: dict[str, Any]
+) -> None:
+    event = make_event()
+    full = {"event_id": str(event.id), "market": "team_1", "amount": "10", **body}
+
+    response = client.post("/bets", json=full, headers=player.headers)
+
+    assert response.status_code == 422, response.text
+    assert count_bets(event_id=event.id) == 0
+
+
+def test_operators_may_not_place_bets(
+    client: TestClient, operator: Caller, make_event: MakeEvent
+) -> None:
+    body = {"event_id": str(make_event().id), "market": "draw", "amount": "1"}
+
+    assert client.post("/bets", json=body, headers=operator.headers).status_code == 403
+    assert client.post("/bets", json=body).status_code == 401
+
+
+def test_a_bet_waits_for_a_transition_in_flight_and_is_then_refused(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    answers: list[httpx.Response] = []
+    body = {"event_id": str(event.id), "market": "draw", "amount": "1"}
+    with Session(get_engine()) as writer:
+        # What the event writer does: lock the row, change it, commit.
+        row = writer.exec(select(Event).where(Event.id == event.id).with_for_update()).one()
+        placing = threading.Thread(
+            target=lambda: answers.append(client.post("/bets", json=body, headers=player.headers))
+        )
+        placing.start()
+        placing.join(timeout=0.5)
+        assert placing.is_alive(), "the bet did not wait for the event row"
+        row.state = "active"
+        writer.add(row)
+        writer.commit()
+    placing.join(timeout=10)
+
+    assert [a.status_code for a in answers] == [409]
+    assert count_bets(event_id=event.id) == 0
+
+
+# --- Idempotency-Key ----------------------------------------------------------------------
+
+
+def test_the_same_key_and_body_return_the_same_bet(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    headers = {**player.headers, "Idempotency-Key": "retry-1"}
+
+    first = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "team_1", "amount": "10"},
+        headers=headers,
+    )
+    # The same request, spelt differently.
+    second = client.post(
+        "/bets",
+        json={"amount": 10.0, "market": "team_1", "event_id": str(event.id).upper()},
+        headers=headers,
+    )
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["location"] == first.headers["location"]
+    assert count_bets(event_id=event.id) == 1
+
+
+def test_the_same_key_with_another_body_is_422(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    headers = {**player.headers, "Idempotency-Key": "retry-2"}
+    client.post(
+        "/bets", json={"event_id": str(event.id), "market": "draw", "amount": "5"}, headers=headers
+    )
+
+    response = client.post(
+        "/bets", json={"event_id": str(event.id), "market": "draw", "amount": "6"}, headers=headers
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert count_bets(event_id=event.id) == 1
+
+
+def test_a_replay_returns_the_bet_even_once_betting_has_closed(
+    client: TestClient, player: Caller, make_event: MakeEvent, edit_event: EditEvent
+) -> None:
+    event = make_event()
+    headers = {**player.headers, "Idempotency-Key": "retry-3"}
+    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    first = client.post("/bets", json=body, headers=headers)
+    edit_event(event.id, state="active")
+
+    replay = client.post("/bets", json=body, headers=headers)
+
+    assert replay.status_code == 201
+    assert replay.json()["id"] == first.json()["id"]
+
+
+def test_keys_belong_to_one_player(
+    client: TestClient, make_caller: MakeCaller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    alice, bob = make_caller(), make_caller()
+
+    a = client.post("/bets", json=body, headers={**alice.headers, "Idempotency-Key": "k"})
+    b = client.post("/bets", json=body, headers={**bob.headers, "Idempotency-Key": "k"})
+
+    assert a.status_code == b.status_code == 201
+    assert a.json()["id"] != b.json()["id"]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256, "tab\tkey"])
+def test_an_empty_overlong_or_unprintable_key_is_422(
+    client: TestClient, player: Caller, make_event: MakeEvent, key: str
+) -> None:
+    body = {"event_id": str(make_event().id), "market": "draw", "amount": "5"}
+
+    response = client.post("/bets", json=body, headers={**player.headers, "Idempotency-Key": key})
+
+    assert response.status_code == 422
+
+
+def test_concurrent_requests_with_one_key_create_one_bet(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    body = {"event_id": str(event.id), "market": "team_2", "amount": "3.50"}
+    headers = {**player.headers, "Idempotency-Key": f"race-{uuid.uuid4()}"}
+    start = threading.Barrier(10)
+    responses: list[httpx.Response] = []
+
+    def place() -> None:
+        start.wait()
+        responses.append(client.post("/bets", json=body, headers=headers))
+
+    threads = [threading.Thread(target=place) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [r.status_code for r in responses] == [201] * 10
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert count_bets(event_id=event.id) == 1
+
+
+# --- GET /bets ----------------------------------------------------------------------------
+
+
+def test_a_player_sees_only_their_own_bets(
+    client: TestClient, make_caller: MakeCaller, make_event: MakeEvent, make_bet: MakeBet
+) -> None:
+    event = make_event()
+    alice, bob = make_caller(), make_caller()
+    alices = make_bet(alice, event_id=str(event.id))
+    bobs = make_bet(bob, event_id=str(event.id))
+
+    page = client.get("/bets", params={"event_id": str(event.id)}, headers=alice.headers).json()
+    snooping = client.get(
+        "/bets", params={"user_id": bob.id, "event_id": str(event.id)}, headers=alice.headers
+    ).json()
+
+    assert page == {"items": [alices], "total": 1}
+    assert snooping == {"items": [], "total": 0}
+    assert client.get(f"/bets/{bobs['id']}", headers=alice.headers).status_code == 404
+
+
+def test_an_operator_sees_every_bet_and_filters_by_user(
+    client: TestClient,
+    operator: Caller,
+    make_caller: MakeCaller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+) -> None:
+    event = make_event()
+    alice, bob = make_caller(), make_caller()
+    alices = make_bet(alice, event_id=str(event.id))
+    bobs = make_bet(bob, event_id=str(event.id))
+
+    everyone = client.get("/bets", params={"event_id": str(event.id)}, headers=operator.headers)
+    only_bob = client.get("/bets", params={"user_id": bob.id}, headers=operator.headers)
+
+    assert everyone.json() == {"items": [alices, bobs], "total": 2}
+    assert only_bob.json() == {"items": [bobs], "total": 1}
+    assert client.get(f"/bets/{alices['id']}", headers=operator.headers).json() == alices
+
+
+def test_the_bet_list_filters_and_paginates_with_a_total(
+    client: TestClient, player: Caller, make_event: MakeEvent, make_bet: MakeBet
+) -> None:
+    event = make_event()
+    placed = [make_bet(event_id=str(event.id), market=m) for m in ("team_1", "draw", "draw")]
+    make_bet()  # on another event
+
+    draws = client.get(
+        "/bets", params={"event_id": str(event.id), "market": "draw"}, headers=player.headers
+    ).json()
+    second = client.get(
+        "/bets",
+        params={"event_id": str(event.id), "limit": 1, "offset": 1},
+        headers=player.headers,
+    ).json()
+    scored = client.get("/bets", params={"state": "win"}, headers=player.headers).json()
+
+    assert draws == {"items": placed[1:], "total": 2}
+    assert second == {"items": [placed[1]], "total": 3}
+    assert scored == {"items": [], "total": 0}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"offset": -1},
+        {"market": "home"},
+        {"event_id": "x"},
+        {"user_id": "a\x00b"},
+    ],
+)
+def test_bad_bet_list_parameters_are_422(
+    client: TestClient, player: Caller, params: dict[str, Any]
+) -> None:
+    assert client.get("/bets", params=params, headers=player.headers).status_code == 422
+
+
+def test_reading_bets_needs_a_token(client: TestClient) -> None:
+    assert client.get("/bets").status_code == 401
+    assert client.get(f"/bets/{uuid.uuid4()}").status_code == 401
+
+
+def test_an_unknown_or_malformed_bet_id(client: TestClient, player: Caller) -> None:
+    assert client.get(f"/bets/{uuid.uuid4()}", headers=player.headers).status_code == 404
+    assert client.get("/bets/123", headers=player.headers).status_code == 422
+
+
+# --- PATCH /bets/{id} ---------------------------------------------------------------------
+
+
+def test_changing_the_amount_keeps_the_odds_and_recomputes_the_payout(
+    client: TestClient, player: Caller, make_bet: MakeBet
+) -> None:
+    bet = make_bet(market="team_1", amount="10")
+
+    response = client.patch(f"/bets/{bet['id']}", json={"amount": "7.77"}, headers=player.headers)
+
+    assert response.status_code == 200, response.text
+    changed = response.json()
+    assert changed["amount"] == "7.77"
+    assert changed["odds"] == "1.85"
+    assert changed["potential_payout"] == "14.37"  # 14.3745 rounded down
+    assert changed["updated_at"] > bet["updated_at"]
+    assert changed["date_created"] == bet["date_created"]
+
+
+def test_changing_a_bet_once_the_event_has_started_is_409(
+    client: TestClient,
+    player: Caller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    edit_event: EditEvent,
+) -> None:
+    event = make_event()
+    bet = make_bet(event_id=str(event.id))
+    edit_event(event.id, state="active")
+
+    response = client.patch(f"/bets/{bet['id']}", json={"amount": "99"}, headers=player.headers)
+
+    assert response.status_code == 409
+    assert client.get(f"/bets/{bet['id']}", headers=player.headers).json()["amount"] == "10.00"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"amount": "5", "market": "draw"}, id="market"),
+        pytest.param({"amount": "5", "state": "win"}, id="state"),
+        pytest.param({"state": "win"}, id="state-only"),
+        pytest.param({"amount": "0"}, id="zero"),
+        pytest.param({}, id="empty"),
+    ],
+)
+def test_a_bet_change_naming_anything_but_a_valid_amount_is_422(
+    client: TestClient, player: Caller, make_bet: MakeBet, body: dict[str, Any]
+) -> None:
+    bet = make_bet()
+
+    response = client.patch(f"/bets/{bet['id']}", json=body, headers=player.headers)
+
+    assert response.status_code == 422
+    assert client.get(f"/bets/{bet['id']}", headers=player.headers).json() == bet
+
+
+def test_only_the_owner_may_change_or_withdraw_a_bet(
+    client: TestClient, make_caller: MakeCaller, make_bet: MakeBet
+) -> None:
+    bet = make_bet()
+    other = make_caller()
+    operator = make_caller(Role.OPERATOR)
+    url = f"/bets/{bet['id']}"
+
+    assert client.patch(url, json={"amount": "1"}, headers=other.headers).status_code == 404
+    assert client.delete(url, headers=other.headers).status_code == 404
+    assert client.patch(url, json={"amount": "1"}, headers=operator.headers).status_code == 403
+    assert client.delete(url, headers=operator.headers).status_code == 403
+    assert client.patch(url, json={"amount": "1"}).status_code == 401
+    assert count_bets(id=uuid.UUID(bet["id"]), amount=10) == 1
+
+
+# --- DELETE /bets/{id} --------------------------------------------------------------------
+
+
+def test_a_bet_is_withdrawn_while_the_event_is_open(
+    client: TestClient, player: Caller, make_bet: MakeBet
+) -> None:
+    bet = make_bet()
+
+    response = client.delete(f"/bets/{bet['id']}", headers=player.headers)
+
+    assert response.status_code == 204
+    assert count_bets(id=uuid.UUID(bet["id"])) == 0
+    assert client.get(f"/bets/{bet['id']}", headers=player.headers).status_code == 404
+    assert client.delete(f"/bets/{bet['id']}", headers=player.headers).status_code == 404
+
+
+def test_withdrawing_a_bet_after_the_deadline_is_409(
+    client: TestClient,
+    player: Caller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    edit_event: EditEvent,
+) -> None:
+    event = make_event()
+    bet = make_bet(event_id=str(event.id))
+    edit_event(event.id, deadline=soon(seconds=-1))
+
+    response = client.delete(f"/bets/{bet['id']}", headers=player.headers)
+
+    assert response.status_code == 409
+    assert count_bets(id=uuid.UUID(bet["id"])) == 1
