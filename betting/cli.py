@@ -26,6 +26,17 @@ def _token(args: argparse.Namespace) -> None:
     print(mint_token(args.user or str(uuid.uuid4()), Role(args.role), args.ttl))
 
 
+def _probe(args: argparse.Namespace) -> None:
+    from betting.liveness import heartbeat_age_s
+
+    path = get_settings().heartbeat_file
+    if not path:
+        raise SystemExit("BETTING_HEARTBEAT_FILE is not set")
+    age = heartbeat_age_s(path)
+    if age > args.max_age:
+        raise SystemExit(f"no progress for {age:.0f} s (limit {args.max_age:.0f} s)")
+
+
 def _gateway(_: argparse.Namespace) -> None:
     from gateway.main import main
 
@@ -60,6 +71,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "setup": (_setup, "run the migrations and create the topics (idempotent)"),
     "migrate": (_migrate, "run the database migrations"),
     "token": (_token, "print a signed access token"),
+    "probe": (_probe, "liveness probe of a function: fails if its heartbeat is stale"),
     "gateway": (_gateway, "serve the HTTP API"),
     "event-writer": (_event_writer, "run the event writer function"),
     "bet-scorer": (_bet_scorer, "run the bet scorer function"),
@@ -77,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--role", choices=[r.value for r in Role], default=Role.PLAYER)
             sub.add_argument("--user", help="the user id (`sub`); a new UUID if omitted")
             sub.add_argument("--ttl", type=int, help="seconds until it expires")
+        if name == "probe":
+            sub.add_argument("--max-age", type=float, default=60.0, help="seconds")
         if name == "dev":
             sub.add_argument("--postgres-port", type=int, default=5432)
             sub.add_argument("--broker-port", type=int, default=9092)

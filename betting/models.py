@@ -45,6 +45,9 @@ def _canonical_score(value: str) -> str:
 def _reject_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
+    # Postgres text cannot hold NUL: such a name would be a poison message for the writer.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     return value
 
 

@@ -31,8 +31,10 @@ class Settings(BaseSettings):
     scorer_fetch_size: int = Field(default=5000, ge=1)
     # A consumer group name suffix, so a replay can run under fresh groups.
     consumer_group_suffix: str = ""
-    # File a function touches after each loop iteration; its age is the liveness signal.
+    # File a function touches while its consumer makes progress (see betting/liveness.py).
     heartbeat_file: str = ""
+    # Lag with no committed progress for this long counts as stalled.
+    stall_after_s: float = Field(default=120.0, gt=0)
     log_level: str = "INFO"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
 

@@ -13,6 +13,7 @@ from quixstreams.sinks import SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
 
 from betting import topics
+from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,22 @@ def build_app(group: str) -> Application:
         consumer_extra_config={
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+            **_liveness_config(),
         },
         producer_extra_config={"acks": "all"},
         use_changelog_topics=False,
         loglevel=logging.getLevelName(settings.log_level.upper()),
     )
+
+
+def _liveness_config() -> dict[str, Any]:
+    settings = get_settings()
+    if not settings.heartbeat_file:
+        return {}
+    return {
+        "statistics.interval.ms": STATS_INTERVAL_MS,
+        "stats_cb": heartbeat_callback(settings.heartbeat_file, settings.stall_after_s),
+    }
 
 
 def declare_topic(app: Application, name: str, **serialization: Any) -> Topic:
