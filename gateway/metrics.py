@@ -9,9 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 REGISTRY = CollectorRegistry()
 _LABELS = ("method", "route", "status")
 
-REQUESTS = Counter(
-    "gateway_requests_total", "HTTP requests answered.", _LABELS, registry=REGISTRY
-)
+REQUESTS = Counter("gateway_requests_total", "HTTP requests answered.", _LABELS, registry=REGISTRY)
 LATENCY = Histogram(
     "gateway_request_duration_seconds",
     "Time to answer an HTTP request.",

@@ -1,6 +1,7 @@
 """The gateway's one Kafka producer: publishes event messages and waits for the broker's ack."""
 
 import asyncio
+import contextlib
 import logging
 import threading
 
@@ -31,6 +32,8 @@ class EventPublisher:
                 "linger.ms": 1,
                 # librdkafka fails the delivery itself when the broker stays silent this long.
                 "message.timeout.ms": int(timeout_s * 1000),
+                # librdkafka's own log lines go through ours (forwarded by `poll`).
+                "logger": log,
             }
         )
         self._closing = threading.Event()
@@ -47,10 +50,9 @@ class EventPublisher:
         delivered: asyncio.Future[None] = loop.create_future()
 
         def on_delivery(error: KafkaError | None, _: Message) -> None:
-            try:
+            # A closed loop means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, delivered, error)
-            except RuntimeError:  # the loop is gone: nobody is waiting any more
-                pass
 
         try:
             self._producer.produce(

@@ -4,14 +4,17 @@ Entities (events, bets, pages) are defined once, in `betting.models`.
 """
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from betting.domain import BetState, EventState, Market
 
 # Postgres takes OFFSET as a bigint; anything larger is invalid input, not a server error.
 MAX_OFFSET = 2**63 - 1
+
+# Postgres text cannot hold NUL; a filter with one is invalid input, not a server error.
+FilterText = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00]*$")]
 
 
 class Pagination(BaseModel):
@@ -21,7 +24,7 @@ class Pagination(BaseModel):
 
 class EventQuery(Pagination):
     state: EventState | None = None
-    type: str | None = None
+    type: FilterText | None = None
     open: bool | None = Field(
         default=None,
         description="true: only events a bet can be placed on now (created, deadline ahead).",
@@ -32,7 +35,9 @@ class BetQuery(Pagination):
     event_id: uuid.UUID | None = None
     state: BetState | None = None
     market: Market | None = None
-    user_id: str | None = Field(default=None, description="A player only ever sees their own.")
+    user_id: FilterText | None = Field(
+        default=None, description="A player only ever sees their own."
+    )
 
 
 class Problem(BaseModel):

@@ -1,0 +1,1 @@
+"""The HTTP gateway: the events and bets APIs on top of the shared `betting` package."""

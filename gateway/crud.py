@@ -1,0 +1,244 @@
+"""Data functions: keyword-only, session first, one transaction each. Rules come from the domain."""
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal, TypeVar
+
+from sqlalchemy import and_, func, not_
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from betting.auth import Role, User
+from betting.domain import EventState, apply_changes, is_open, payout
+from betting.models import Bet, BetCreate, Event, EventPublic, EventUpdate, IdempotencyKey
+from gateway.schemas import BetQuery, EventQuery, Pagination
+
+T = TypeVar("T")
+
+
+class NotFound(Exception):
+    """Unknown, deleted, or not the caller's to see."""
+
+
+class Conflict(Exception):
+    """The request is valid but the current state forbids it."""
+
+
+class Unprocessable(Exception):
+    """Invalid input that only the database can tell apart; `loc` says where it is."""
+
+    def __init__(self, message: str, loc: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _page(
+    session: Session, statement: SelectOfScalar[T], page: Pagination, *order: Mapped[Any]
+) -> tuple[Sequence[T], int]:
+    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
+    rows = session.exec(statement.order_by(*order).limit(page.limit).offset(page.offset)).all()
+    return rows, total
+
+
+# --- Events -------------------------------------------------------------------------------
+
+
+def _live_event(
+    session: Session, event_id: uuid.UUID, lock: Literal["share", "update"] | None = None
+) -> Event:
+    """The event unless it is unknown or soft-deleted, optionally locked."""
+    statement = select(Event).where(Event.id == event_id, col(Event.deleted_at).is_(None))
+    if lock is not None:
+        statement = statement.with_for_update(read=lock == "share")
+    event = session.exec(statement).first()
+    if event is None:
+        raise NotFound("event not found")
+    return event
+
+
+def get_event(*, session: Session, event_id: uuid.UUID) -> Event:
+    return _live_event(session, event_id)
+
+
+def list_events(*, session: Session, query: EventQuery) -> tuple[Sequence[Event], int]:
+    statement = select(Event).where(col(Event.deleted_at).is_(None))
+    if query.state is not None:
+        statement = statement.where(Event.state == query.state.value)
+    if query.type is not None:
+        statement = statement.where(Event.type == query.type)
+    if query.open is not None:
+        # `betting.domain.is_open`, phrased for the database.
+        bettable = and_(col(Event.state) == EventState.CREATED.value, col(Event.deadline) > _now())
+        statement = statement.where(bettable if query.open else not_(bettable))
+    return _page(session, statement, query, col(Event.event_date), col(Event.id))
+
+
+def preview_event_update(
+    *, session: Session, event_id: uuid.UUID, event_in: EventUpdate, at: datetime
+) -> EventPublic:
+    """The event as it will be once `event_in` is applied; raises the rule it breaks."""
+    # The event writer checks again when the message arrives; this check answers the
+    # operator now, against the state stored so far.
+    event = _live_event(session, event_id)
+    facts = apply_changes(event.to_facts(), event_in.to_changes())
+    preview = Event.model_validate(event.model_dump())
+    preview.set_facts(facts)
+    preview.updated_at = at
+    return preview.to_public()
+
+
+def delete_event(*, session: Session, event_id: uuid.UUID) -> None:
+    """Soft-delete an event that nobody has bet on."""
+    # FOR UPDATE waits for placements in flight (they hold FOR SHARE) and keeps new ones
+    # out until we commit, so no bet can land on the event between the check and the delete.
+    event = _live_event(session, event_id, lock="update")
+    if session.exec(select(Bet.id).where(Bet.event_id == event_id).limit(1)).first():
+        raise Conflict("the event has bets")
+    event.deleted_at = _now()
+    session.add(event)
+    session.commit()
+
+
+# --- Bets ---------------------------------------------------------------------------------
+
+
+def _open_event(session: Session, event_id: uuid.UUID) -> Event:
+    """The event, locked until the transaction ends, if bets on it may change now."""
+    # FOR SHARE lets any number of placements on one event run side by side but conflicts
+    # with the event writer's FOR UPDATE: a transition waits for the bets in flight to
+    # commit, and a bet that comes after it waits for the transition, reads the new state
+    # and is refused (DESIGN rule 3).
+    event = _live_event(session, event_id, lock="share")
+    if not is_open(EventState(event.state), event.deadline, _now()):
+        raise Conflict("betting on this event is closed")
+    return event
+
+
+def _fingerprint(bet_in: BetCreate) -> str:
+    """The request's identity: the same body, however spelt, hashes the same."""
+    return hashlib.sha256(bet_in.model_dump_json().encode()).hexdigest()
+
+
+def _replay(session: Session, user_id: str, key: str, fingerprint: str) -> Bet | None:
+    """The bet an earlier request with this key created, if there was one."""
+    stored = session.get(IdempotencyKey, (user_id, key))
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise Unprocessable(
+            "this Idempotency-Key was used with a different request", ("header", "idempotency-key")
+        )
+    return session.get(Bet, stored.bet_id)
+
+
+def place_bet(
+    *, session: Session, user: User, bet_in: BetCreate, idempotency_key: str | None
+) -> tuple[Bet, bool]:
+    """Accept a bet while its event is open; return it and whether it is new."""
+    fingerprint = _fingerprint(bet_in)
+    if idempotency_key is not None:
+        earlier = _replay(session, user.id, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier, False
+    event = _open_event(session, bet_in.event_id)
+    odds = event.to_facts().odds.for_market(bet_in.market)
+    now = _now()
+    bet = Bet(
+        user_id=user.id,
+        event_id=event.id,
+        market=bet_in.market.value,
+        amount=bet_in.amount,
+        odds=odds,
+        potential_payout=payout(bet_in.amount, odds),
+        date_created=now,
+        updated_at=now,
+    )
+    session.add(bet)
+    session.flush()
+    if idempotency_key is not None:
+        # Inserting the key is what decides a race between requests that share it: a
+        # second insert waits for the first transaction, then does nothing if it committed.
+        claim = (
+            insert(IdempotencyKey)
+            .values(
+                user_id=user.id,
+                key=idempotency_key,
+                request_hash=fingerprint,
+                bet_id=bet.id,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(col(IdempotencyKey.bet_id))
+        )
+        if session.exec(claim).first() is None:
+            session.rollback()
+            earlier = _replay(session, user.id, idempotency_key, fingerprint)
+            if earlier is None:  # the winner's bet was withdrawn meanwhile
+                raise Conflict("the bet made with this Idempotency-Key was withdrawn")
+            return earlier, False
+    session.commit()
+    return bet, True
+
+
+def list_bets(*, session: Session, viewer: User, query: BetQuery) -> tuple[Sequence[Bet], int]:
+    statement = select(Bet)
+    if viewer.role is not Role.OPERATOR:
+        statement = statement.where(Bet.user_id == viewer.id)
+    if query.user_id is not None:
+        statement = statement.where(Bet.user_id == query.user_id)
+    if query.event_id is not None:
+        statement = statement.where(Bet.event_id == query.event_id)
+    if query.state is not None:
+        statement = statement.where(Bet.state == query.state.value)
+    if query.market is not None:
+        statement = statement.where(Bet.market == query.market.value)
+    return _page(session, statement, query, col(Bet.date_created), col(Bet.id))
+
+
+def get_bet(*, session: Session, viewer: User, bet_id: uuid.UUID) -> Bet:
+    """The bet if `viewer` owns it or is an operator."""
+    bet = session.get(Bet, bet_id)
+    if bet is None or (viewer.role is not Role.OPERATOR and bet.user_id != viewer.id):
+        raise NotFound("bet not found")
+    return bet
+
+
+def _own_bet_while_open(session: Session, owner: User, bet_id: uuid.UUID) -> Bet:
+    """The caller's bet, locked, with its event locked FOR SHARE and open."""
+    bet = session.get(Bet, bet_id)
+    if bet is None or bet.user_id != owner.id:
+        raise NotFound("bet not found")
+    _open_event(session, bet.event_id)
+    # Locked event first, then the bet, as placement does; re-read in case a concurrent
+    # request withdrew it meanwhile.
+    bet = session.get(Bet, bet_id, with_for_update=True, populate_existing=True)
+    if bet is None:
+        raise NotFound("bet not found")
+    return bet
+
+
+def change_bet_amount(*, session: Session, owner: User, bet_id: uuid.UUID, amount: Decimal) -> Bet:
+    """Change the stake while the event is open; the odds stay those the bet was placed at."""
+    bet = _own_bet_while_open(session, owner, bet_id)
+    bet.amount = amount
+    bet.potential_payout = payout(amount, bet.odds)
+    bet.updated_at = _now()
+    session.add(bet)
+    session.commit()
+    return bet
+
+
+def withdraw_bet(*, session: Session, owner: User, bet_id: uuid.UUID) -> None:
+    """Delete a bet while its event is open."""
+    bet = _own_bet_while_open(session, owner, bet_id)
+    session.delete(bet)
+    session.commit()

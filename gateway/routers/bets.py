@@ -1,0 +1,85 @@
+"""The bet maker's API: players bet on open events; operators see every bet."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from betting.models import BetCreate, BetPublic, BetUpdate, Page
+from gateway import crud, metrics
+from gateway.deps import CurrentUser, Player, SessionDep
+from gateway.schemas import BetQuery, created_at, errors
+
+router = APIRouter(prefix="/bets", tags=["bets"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="Retrying with the same key and body returns the same bet "
+        "(printable ASCII, at most 255 characters).",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **created_at(201, "The bet (also when an earlier request with this key created it)."),
+        **errors(401, 403, 404, 409, 503),
+    },
+)
+def place_bet(
+    bet_in: BetCreate,
+    user: Player,
+    session: SessionDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> BetPublic:
+    """Bet on an open event, at its current odds."""
+    bet, created = crud.place_bet(
+        session=session, user=user, bet_in=bet_in, idempotency_key=idempotency_key
+    )
+    if created:
+        metrics.BETS_PLACED.inc()
+    response.headers["Location"] = f"/bets/{bet.id}"
+    return BetPublic.model_validate(bet)
+
+
+@router.get("", responses=errors(401, 503))
+def list_bets(
+    user: CurrentUser, session: SessionDep, query: Annotated[BetQuery, Query()]
+) -> Page[BetPublic]:
+    """A player's own bets, or every bet for an operator."""
+    bets, total = crud.list_bets(session=session, viewer=user, query=query)
+    return Page[BetPublic](items=[BetPublic.model_validate(bet) for bet in bets], total=total)
+
+
+@router.get("/{bet_id}", responses=errors(401, 404, 503))
+def read_bet(bet_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> BetPublic:
+    """One bet, for its owner or an operator."""
+    return BetPublic.model_validate(crud.get_bet(session=session, viewer=user, bet_id=bet_id))
+
+
+@router.patch("/{bet_id}", responses=errors(401, 403, 404, 409, 503))
+def change_bet(
+    bet_id: uuid.UUID, bet_in: BetUpdate, user: Player, session: SessionDep
+) -> BetPublic:
+    """Change the amount while the event is open."""
+    bet = crud.change_bet_amount(session=session, owner=user, bet_id=bet_id, amount=bet_in.amount)
+    return BetPublic.model_validate(bet)
+
+
+@router.delete(
+    "/{bet_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=errors(401, 403, 404, 409, 503),
+)
+def withdraw_bet(bet_id: uuid.UUID, user: Player, session: SessionDep) -> None:
+    """Withdraw a bet while the event is open."""
+    crud.withdraw_bet(session=session, owner=user, bet_id=bet_id)
