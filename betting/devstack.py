@@ -324,6 +324,7 @@ def run_dev(
                 )
             postgres = Postgres((data_dir or dev_state_dir()) / "postgres", postgres_port)
             postgres.start()
+            log.info("started Postgres on port %d, data in %s", postgres_port, postgres.data_dir)
             servers.append(postgres)
             os.environ["BETTING_DATABASE_URL"] = postgres.url
         if "kafka_brokers" not in settings.model_fields_set:
@@ -333,9 +334,12 @@ def run_dev(
                     "broker instead of starting one"
                 )
             broker = Broker(broker_port).start()
+            log.info("started the tansu broker on port %d (its log lives in memory)", broker_port)
             servers.append(broker)
             os.environ["BETTING_KAFKA_BROKERS"] = broker.address
         get_settings.cache_clear()
+        log.info("using the database at %s", _without_password(get_settings().database_url))
+        log.info("using the broker at %s", get_settings().kafka_brokers)
         prepare()
         components = [Component(name).start() for name in COMPONENTS]
         _wait_until_healthy(
@@ -353,6 +357,12 @@ def run_dev(
         for server in reversed(servers):
             server.stop()
         log.info("stopped")
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _print_banner() -> None:

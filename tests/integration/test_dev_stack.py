@@ -26,7 +26,7 @@ from tests.integration.conftest import wait_for
 
 
 class DevStack:
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, own_servers: bool = True) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="betting-dev-test-"))
         self.data_dir.chmod(0o755)
         self.postgres_port = devstack.free_port()
@@ -36,7 +36,8 @@ class DevStack:
             **{k: v for k, v in stack.env.items() if k.startswith("BETTING_")},
             "BETTING_GATEWAY_PORT": str(self.gateway_port),
         }
-        del self.env["BETTING_DATABASE_URL"], self.env["BETTING_KAFKA_BROKERS"]
+        if own_servers:
+            del self.env["BETTING_DATABASE_URL"], self.env["BETTING_KAFKA_BROKERS"]
         self.process: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.gateway_port}"
 
@@ -170,3 +171,18 @@ def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
         return bool(body["state"] == "win")
 
     wait_for(settled, 30, "the bet to be settled after the restart")
+
+
+def test_dev_stack_uses_the_servers_it_is_given(stack: Stack) -> None:
+    dev = DevStack(stack, own_servers=False)
+    try:
+        dev.start()
+        output = dev.output()
+        assert "started Postgres" not in output and "started the tansu broker" not in output
+        assert f"using the broker at {stack.broker.address}" in output
+        assert f":{stack.postgres.port}/" in output
+    finally:
+        assert dev.interrupt() == 0
+    # The servers it was given are still there.
+    assert not devstack.port_is_free(stack.postgres.port)
+    assert not devstack.port_is_free(stack.broker.port)
