@@ -4,15 +4,17 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from quixstreams import Application
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics import Topic
-from quixstreams.sinks import SinkBackpressureError, SinkBatch
+from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
 
 from betting import topics
+from betting.db import session_scope
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
@@ -80,6 +82,22 @@ def records_of(batch: SinkBatch) -> list[LogRecord]:
     ]
 
 
+@dataclass(frozen=True)
+class Rejected:
+    """A record that must not be applied, and why."""
+
+    record: LogRecord
+    reason: str
+
+
+class ApplyBatch(Protocol):
+    """A function's business step: apply one partition's records, return the rejects."""
+
+    def __call__(
+        self, *, session: Session, topic: str, records: list[LogRecord]
+    ) -> list[Rejected]: ...
+
+
 class DeadLetters:
     """Sends what a function must not apply to `<topic>.dlq`, with the reason in headers."""
 
@@ -135,3 +153,31 @@ def _is_transient(exc: DBAPIError) -> bool:
     # Deadlocks, serialization failures and lost connections are worth a replay.
     code = getattr(exc.orig, "pgcode", None)
     return code in {"40001", "40P01"} or code is None or str(code).startswith("08")
+
+
+class DatabaseSink(BatchingSink):
+    """Applies a partition's batch in one transaction at the checkpoint, before its offsets
+    are committed; what must not be applied goes to the dead-letter topic."""
+
+    def __init__(self, apply: ApplyBatch, dead_letters: DeadLetters) -> None:
+        super().__init__()
+        self._apply = apply
+        self._dead_letters = dead_letters
+
+    def write(self, batch: SinkBatch) -> None:
+        records = records_of(batch)
+        with retry_on_database_error(), session_scope() as session:
+            rejected = self._apply(session=session, topic=batch.topic, records=records)
+            # Dead letters are delivered before the transaction commits: a crash in between
+            # replays the batch, which dead-letters them again rather than losing them.
+            for item in rejected:
+                self._dead_letters.send(item.record, item.reason)
+            self._dead_letters.flush()
+        log.info(
+            "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
+            batch.topic,
+            batch.partition,
+            records[-1].offset if records else -1,
+            len(records),
+            len(rejected),
+        )

@@ -1,7 +1,6 @@
 """Apply `bets.state` updates to the bets table in one set-based statement per batch."""
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, text
@@ -9,14 +8,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, TIMESTAMP, UUID
 from sqlmodel import Session
 
 from betting.messages import BetScored, decode_bet_scored
-from betting.streams import LogRecord
-
-
-@dataclass(frozen=True)
-class Rejected:
-    record: LogRecord
-    reason: str
-
+from betting.streams import LogRecord, Rejected
 
 # An update lands only if it is newer than the bet's last one (duplicates and replays change
 # nothing) and was computed from the event's current score: an update from an older score
@@ -48,8 +40,8 @@ _APPLY = text("""
 )
 
 
-def apply_bet_updates(*, session: Session, records: list[LogRecord]) -> tuple[int, list[Rejected]]:
-    """Write the newest update per bet in `records`; return rows changed and rejects."""
+def apply_bet_updates(*, session: Session, topic: str, records: list[LogRecord]) -> list[Rejected]:
+    """Write the newest update per bet in `records`; return the rejects."""
     newest: dict[uuid.UUID, tuple[BetScored, datetime]] = {}
     rejected: list[Rejected] = []
     for record in records:
@@ -63,9 +55,9 @@ def apply_bet_updates(*, session: Session, records: list[LogRecord]) -> tuple[in
             at = datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
             newest[update.bet_id] = (update, at)
     if not newest:
-        return 0, rejected
+        return rejected
     updates = list(newest.values())
-    result = session.execute(
+    session.execute(
         _APPLY,
         {
             "ids": [u.bet_id for u, _ in updates],
@@ -75,4 +67,4 @@ def apply_bet_updates(*, session: Session, records: list[LogRecord]) -> tuple[in
             "times": [at for _, at in updates],
         },
     )
-    return result.rowcount, rejected  # type: ignore[attr-defined]
+    return rejected

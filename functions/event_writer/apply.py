@@ -1,7 +1,6 @@
 """Apply `events.taxonomy` messages to the events table, in log order, idempotently."""
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -10,13 +9,7 @@ from sqlmodel import Session, col
 from betting.domain import DomainError, apply_changes, new_event
 from betting.messages import EventCreated, EventUpdated, decode_event
 from betting.models import Event, LogProgress
-from betting.streams import LogRecord
-
-
-@dataclass(frozen=True)
-class Rejected:
-    record: LogRecord
-    reason: str
+from betting.streams import LogRecord, Rejected
 
 
 def _key_text(key: bytes | str | None) -> str | None:

@@ -282,3 +282,35 @@ def gateway_url(stack: Stack) -> Iterator[str]:
 
 def bearer(role: Role, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(user, role)}"}
+
+
+def event_over_http(url: str, event_id: str, **expected: Any) -> dict[str, Any]:
+    """Wait until `GET /events/{id}` shows the event with the `expected` fields."""
+
+    def check() -> dict[str, Any] | None:
+        response = httpx.get(f"{url}/events/{event_id}")
+        if response.status_code != 200:
+            return None
+        body: dict[str, Any] = response.json()
+        return body if all(body[k] == v for k, v in expected.items()) else None
+
+    return wait_for(check, 30, f"event {event_id} with {expected}")
+
+
+def publish_event(url: str, operator: dict[str, str], **overrides: Any) -> str:
+    """`POST /events` a match kicking off in two hours; return its id once readable."""
+    kickoff = datetime.now(UTC) + timedelta(hours=2)
+    body = {
+        "type": f"football-{uuid.uuid4().hex[:8]}",
+        "team_1": "Ajax",
+        "team_2": "PSV",
+        "event_date": kickoff.isoformat(),
+        "odds": {"team_1": "2.00", "team_2": "3.00", "draw": "3.50"},
+        **overrides,
+    }
+    response = httpx.post(f"{url}/events", headers=operator, json=body)
+    assert response.status_code == 202, response.text
+    event_id: str = response.json()["id"]
+    assert response.headers["location"].endswith(f"/events/{event_id}")
+    event_over_http(url, event_id, state="created")
+    return event_id

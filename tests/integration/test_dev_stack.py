@@ -12,9 +12,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ import pytest
 from betting import devstack
 from betting.auth import Role, mint_token
 from tests.conftest import Stack
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import event_over_http, publish_event, wait_for
 
 
 class DevStack:
@@ -98,17 +96,6 @@ def player() -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token('alice', Role.PLAYER)}"}
 
 
-def event_when(url: str, event_id: str, **expected: Any) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        response = httpx.get(f"{url}/events/{event_id}")
-        if response.status_code != 200:
-            return None
-        body: dict[str, Any] = response.json()
-        return body if all(body[k] == v for k, v in expected.items()) else None
-
-    return wait_for(check, 30, f"event {event_id} with {expected}")
-
-
 def test_dev_stack_prints_tokens_and_stops_cleanly_on_ctrl_c(dev: DevStack) -> None:
     dev.start()
     output = dev.output()
@@ -123,21 +110,7 @@ def test_dev_stack_prints_tokens_and_stops_cleanly_on_ctrl_c(dev: DevStack) -> N
 
 def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
     dev.start()
-    kickoff = datetime.now(UTC) + timedelta(hours=1)
-    created = httpx.post(
-        f"{dev.url}/events",
-        headers=operator(),
-        json={
-            "type": "football",
-            "team_1": "Ajax",
-            "team_2": "PSV",
-            "event_date": kickoff.isoformat(),
-            "odds": {"team_1": "2.00", "team_2": "3.00", "draw": "3.50"},
-        },
-    )
-    assert created.status_code == 202, created.text
-    event_id = created.json()["id"]
-    event_when(dev.url, event_id, state="created")
+    event_id = publish_event(dev.url, operator())
     bet = httpx.post(
         f"{dev.url}/bets",
         headers={**player(), "Idempotency-Key": str(uuid.uuid4())},
@@ -148,8 +121,8 @@ def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
     for change in ({"state": "active"}, {"score": "1-0"}, {"score": "2-0"}):
         response = httpx.patch(f"{dev.url}/events/{event_id}", headers=operator(), json=change)
         assert response.status_code == 202, response.text
-        event_when(dev.url, event_id, **change)
-    before = event_when(dev.url, event_id, score="2-0")
+        event_over_http(dev.url, event_id, **change)
+    before = event_over_http(dev.url, event_id, score="2-0")
     assert before["version"] >= 3
     assert dev.interrupt() == 0
 
@@ -158,13 +131,13 @@ def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
         f"{dev.url}/events/{event_id}", headers=operator(), json={"score": "2-1"}
     )
     assert response.status_code == 202
-    after = event_when(dev.url, event_id, score="2-1")
+    after = event_over_http(dev.url, event_id, score="2-1")
     assert after["version"] < before["version"]  # a position in the new log
     response = httpx.patch(
         f"{dev.url}/events/{event_id}", headers=operator(), json={"state": "finished"}
     )
     assert response.status_code == 202
-    event_when(dev.url, event_id, state="finished")
+    event_over_http(dev.url, event_id, state="finished")
 
     def settled() -> bool:
         body = httpx.get(f"{dev.url}/bets/{bet.json()['id']}", headers=player()).json()

@@ -1,6 +1,5 @@
 """A whole match through HTTP alone: gateway, functions, database, broker, all real."""
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -9,43 +8,31 @@ import httpx
 
 from betting.auth import Role
 from betting.domain import BetState, EventState, Market, Score, score_bet
-from tests.integration.conftest import Functions, bearer, wait_for
+from tests.integration.conftest import (
+    Functions,
+    bearer,
+    event_over_http,
+    publish_event,
+    wait_for,
+)
 
 ODDS = {"team_1": "2.15", "team_2": "3.40", "draw": "2.95"}
 STAKES = {"ana": "10.00", "ben": "7.35", "chloe": "0.99"}
-
-
-def wait_for_event(url: str, event_id: str, **expected: Any) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        response = httpx.get(f"{url}/events/{event_id}")
-        if response.status_code != 200:
-            return None
-        body: dict[str, Any] = response.json()
-        return body if all(body[k] == v for k, v in expected.items()) else None
-
-    return wait_for(check, 30, f"event {event_id} with {expected}")
 
 
 def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> None:
     operator = bearer(Role.OPERATOR, "operator-1")
     players = {name: bearer(Role.PLAYER, name) for name in ("ana", "ben", "chloe")}
     kickoff = datetime.now(UTC) + timedelta(hours=2)
-    created = httpx.post(
-        f"{gateway_url}/events",
-        headers=operator,
-        json={
-            "type": f"e2e-{uuid.uuid4().hex[:8]}",
-            "team_1": "Feyenoord",
-            "team_2": "Ajax",
-            "event_date": kickoff.isoformat(),
-            "deadline": (kickoff - timedelta(minutes=5)).isoformat(),
-            "odds": ODDS,
-        },
+    event_id = publish_event(
+        gateway_url,
+        operator,
+        team_1="Feyenoord",
+        team_2="Ajax",
+        event_date=kickoff.isoformat(),
+        deadline=(kickoff - timedelta(minutes=5)).isoformat(),
+        odds=ODDS,
     )
-    assert created.status_code == 202, created.text
-    event_id = created.json()["id"]
-    assert created.headers["location"].endswith(f"/events/{event_id}")
-    wait_for_event(gateway_url, event_id, state="created")
 
     bets: list[dict[str, Any]] = []
     for player, headers in players.items():
@@ -95,7 +82,7 @@ def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> N
     for change, state, score in steps:
         response = httpx.patch(f"{gateway_url}/events/{event_id}", headers=operator, json=change)
         assert response.status_code == 202, response.text
-        wait_for_event(gateway_url, event_id, state=state.value, score=score)
+        event_over_http(gateway_url, event_id, state=state.value, score=score)
         check_bets(state, score)
 
     late = httpx.post(

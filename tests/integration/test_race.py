@@ -2,15 +2,13 @@
 
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from betting.auth import Role
 from betting.domain import BetState
-from tests.integration.conftest import Functions, bearer, wait_for
+from tests.integration.conftest import Functions, bearer, publish_event, wait_for
 
 PLACERS = 8
 
@@ -19,20 +17,7 @@ def test_bets_placed_while_the_event_starts_are_all_scored_or_refused(
     gateway_url: str, functions: Functions
 ) -> None:
     operator = bearer(Role.OPERATOR, "operator-1")
-    kickoff = datetime.now(UTC) + timedelta(hours=1)
-    created = httpx.post(
-        f"{gateway_url}/events",
-        headers=operator,
-        json={
-            "type": f"race-{uuid.uuid4().hex[:8]}",
-            "team_1": "A",
-            "team_2": "B",
-            "event_date": kickoff.isoformat(),
-            "odds": {"team_1": "1.90", "team_2": "2.10", "draw": "3.00"},
-        },
-    )
-    event_id = created.json()["id"]
-    wait_for(lambda: httpx.get(f"{gateway_url}/events/{event_id}").status_code == 200)
+    event_id = publish_event(gateway_url, operator)
 
     started_active_at: list[float] = []
     stop = threading.Event()
