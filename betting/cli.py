@@ -3,6 +3,7 @@
 import argparse
 import logging
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
         level=get_settings().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Dependencies' chatter that tells an operator nothing.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
     COMMANDS[args.command][0](args)
 
 
