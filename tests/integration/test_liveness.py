@@ -21,7 +21,12 @@ def test_probe_fails_when_a_function_stops_polling(
     stack: Stack, extra_functions: Functions
 ) -> None:
     heartbeat = stack.workdir / "bet-writer.heartbeat"
-    env = {**stack.env, "BETTING_HEARTBEAT_FILE": str(heartbeat)}
+    env = {
+        **stack.env,
+        "BETTING_HEARTBEAT_FILE": str(heartbeat),
+        # Its own group: a frozen member must not hold the session writer's partitions.
+        "BETTING_CONSUMER_GROUP_SUFFIX": "-liveness-test",
+    }
     writer = extra_functions.start("bet-writer", **env)
     wait_for(lambda: probe(env, max_age_s=8), 30, "a fresh heartbeat")
 
