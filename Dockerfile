@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# One image for every component: `betting gateway`, `betting event-writer`, `betting bet-scorer`,
+# `betting bet-writer`, `betting migrate`, `betting setup`, `betting probe` (see betting/cli.py).
+# No HEALTHCHECK here: the image runs five different components, and Compose and Kubernetes
+# define each one's own check.
+# checkov:skip=CKV_DOCKER_2: one image runs five components; Compose and Kubernetes give each its own health check
+
+# Builder: the pinned dependencies and the project in a virtualenv. Every dependency ships a
+# manylinux wheel, so no compiler is needed here either. Both stages use the same base, so the
+# virtualenv's interpreter path is the same in both.
+FROM python:3.11-slim AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY betting/ betting/
+COPY gateway/ gateway/
+COPY functions/ functions/
+RUN /opt/venv/bin/pip install -c constraints.txt .
+
+# Final: the interpreter, the virtualenv and the application source; nothing else.
+FROM python:3.11-slim
+ARG UID=10001
+# Home is /tmp: the root filesystem is read-only on Kubernetes, /tmp is a writable emptyDir.
+RUN groupadd --gid ${UID} betting \
+    && useradd --uid ${UID} --gid ${UID} --no-create-home --home-dir /tmp \
+       --shell /usr/sbin/nologin betting
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations/ migrations/
+COPY betting/ betting/
+COPY gateway/ gateway/
+COPY functions/ functions/
+# /app/state is Quix Streams' default state directory (relative to the working directory);
+# on Kubernetes it and /tmp are emptyDir volumes, because the root filesystem is read-only.
+RUN python -m compileall -q /app && mkdir -p /app/state && chown ${UID}:${UID} /app/state
+# /app comes before site-packages, so the code that runs is the code next to alembic.ini and
+# migrations/ (`betting migrate` finds them relative to the package).
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+USER ${UID}:${UID}
+EXPOSE 8000
+ENTRYPOINT ["betting"]
+CMD ["gateway"]
