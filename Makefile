@@ -21,8 +21,9 @@ venv: $(STAMP) ## Create the virtualenv and install the project (done on first u
 run: $(STAMP) ## Run the whole system locally: Postgres, broker, gateway on :8000, the three functions
 	$(BIN)/betting dev
 
-test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker)
+test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory deploy-check
 
 test-unit: $(STAMP) ## Run only the unit tests (no servers)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -40,4 +41,19 @@ token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
 	$(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
 
 clean: ## Remove the virtualenv and the local dev data
-	rm -rf $(VENV) .dev .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache
+
+# Deployment: the image, Compose, k8s/, the Helm chart and kind (see README, "Deploying").
+.PHONY: deploy-tools deploy-check kind-up kind-down
+
+deploy-tools: ## Install the deploy checks' tools into .venv-deploy and .venv-checkov (pinned)
+	bash scripts/deploy-tools.sh
+
+deploy-check: deploy-tools ## Static checks of Dockerfile, Compose, k8s/ and the chart (no cluster)
+	.venv-deploy/bin/python -m pytest tests/deploy --confcutdir=tests/deploy -p no:cacheprovider $(PYTEST_ARGS)
+
+kind-up: ## Everything on a local kind cluster, then a smoke test (needs Docker, kind, kubectl, helm)
+	bash scripts/kind-up.sh
+
+kind-down: ## Delete the kind cluster of kind-up
+	bash scripts/kind-down.sh

@@ -1,0 +1,148 @@
+"""What the deploy checks look at: the chart rendered with each values file, the kustomize builds
+of k8s/, the Compose file and the Dockerfile, all loaded once per session."""
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import helm_python
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "betting"
+CI_VALUES = sorted((REPO / "helm" / "ci").glob("*.yaml"))
+KUSTOMIZATIONS = ("k8s/base", "k8s/overlays/kind", "k8s/dev-services")
+COMPOSE_FILE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "Dockerfile"
+RELEASE = "betting"
+NAMESPACE = "betting"
+# The image every platform container runs (the Dockerfile's), by repository name.
+IMAGE_REPOSITORY = "betting"
+# The Kubernetes versions the manifests must validate for: the chart's kubeVersion floor and the
+# newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = tuple(os.environ.get("DEPLOY_KUBERNETES_VERSIONS", "1.25,1.37").split(","))
+
+
+def schemas_dir() -> Path:
+    """The KEDA CRDs and the Compose spec: $DEPLOY_SCHEMAS_DIR, else ../shared/schemas."""
+    configured = os.environ.get("DEPLOY_SCHEMAS_DIR")
+    return Path(configured) if configured else REPO.parent / "shared" / "schemas"
+
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One source of manifests: a chart render or a kustomize build."""
+
+    name: str
+    # template path -> the documents rendered from it (kustomize builds have one "template")
+    by_template: dict[str, list[Manifest]]
+
+    @property
+    def documents(self) -> list[Manifest]:
+        return [doc for docs in self.by_template.values() for doc in docs]
+
+
+def values_of(values_file: Path | None) -> dict[str, Any] | None:
+    return yaml.safe_load(values_file.read_text()) if values_file else None
+
+
+def chart_source_names() -> list[str]:
+    return ["chart-default"] + [f"chart-{path.stem}" for path in CI_VALUES]
+
+
+def kustomize_source_names() -> list[str]:
+    return [f"kustomize-{path.rsplit('/', 1)[-1]}" for path in KUSTOMIZATIONS]
+
+
+def source_names() -> list[str]:
+    return chart_source_names() + kustomize_source_names()
+
+
+def values_file_of(name: str) -> Path | None:
+    if name == "chart-default":
+        return None
+    return REPO / "helm" / "ci" / f"{name.removeprefix('chart-')}.yaml"
+
+
+@cache
+def chart() -> helm_python.Chart:
+    return helm_python.Chart.load(CHART)
+
+
+def render_chart(values: dict[str, Any] | None) -> dict[str, str]:
+    """Render as `helm install` would, offline."""
+    rendered: dict[str, str] = chart().render(
+        values, name=RELEASE, namespace=NAMESPACE, is_install=True
+    )
+    return rendered
+
+
+def _documents(text: str) -> list[Manifest]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@cache
+def kubectl() -> str:
+    path = shutil.which("kubectl")
+    if path is None:
+        raise RuntimeError("kubectl is needed for `kubectl kustomize` (it runs offline)")
+    return path
+
+
+@cache
+def source(name: str) -> Rendered:
+    if name.startswith("chart-"):
+        rendered = render_chart(values_of(values_file_of(name)))
+        return Rendered(
+            name,
+            {
+                template: _documents(text)
+                for template, text in rendered.items()
+                if not template.endswith("NOTES.txt")
+            },
+        )
+    directory = next(d for d in KUSTOMIZATIONS if d.endswith(name.removeprefix("kustomize-")))
+    built = subprocess.run(
+        [kubectl(), "kustomize", str(REPO / directory)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return Rendered(name, {directory: _documents(built)})
+
+
+def workloads(rendered: Rendered) -> list[Manifest]:
+    return [d for d in rendered.documents if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
+
+
+def pod_spec(workload: Manifest) -> Manifest:
+    spec: Manifest = workload["spec"]["template"]["spec"]
+    return spec
+
+
+def runs_platform_image(container: Manifest) -> bool:
+    image: str = container["image"]
+    return image.rsplit("/", 1)[-1].split(":")[0] == IMAGE_REPOSITORY
+
+
+def platform_containers(rendered: Rendered) -> list[tuple[Manifest, Manifest]]:
+    """(workload, container) for every container of the platform's own image."""
+    return [
+        (workload, container)
+        for workload in workloads(rendered)
+        for container in pod_spec(workload)["containers"]
+        + pod_spec(workload).get("initContainers", [])
+        if runs_platform_image(container)
+    ]
+
+
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return loaded

@@ -1,0 +1,64 @@
+"""docker-compose.yml: valid by the Compose specification, started in the right order, healthy."""
+
+import json
+
+import jsonschema
+
+from betting import topics
+from tests.deploy.sources import compose, schemas_dir
+
+APP_SERVICES = ("setup", "gateway", "event-writer", "bet-scorer", "bet-writer")
+FUNCTIONS = ("event-writer", "bet-scorer", "bet-writer")
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    schema = json.loads((schemas_dir() / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [
+        f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(compose())
+    ]
+    assert not errors, errors
+
+
+def test_every_service_of_the_platform_runs_the_one_image() -> None:
+    services = compose()["services"]
+    assert set(services) == {"redpanda", "postgres", *APP_SERVICES}
+    assert {services[name]["image"] for name in APP_SERVICES} == {"betting:local"}
+    assert {services[name]["build"] for name in APP_SERVICES} == {"."}
+
+
+def test_setup_waits_for_healthy_servers_and_everything_else_waits_for_setup() -> None:
+    services = compose()["services"]
+    assert services["setup"]["depends_on"] == {
+        "redpanda": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+    }
+    assert services["setup"]["command"] == ["setup"]
+    assert services["setup"]["restart"] == "no"
+    for name in ("gateway", *FUNCTIONS):
+        assert services[name]["depends_on"] == {
+            "setup": {"condition": "service_completed_successfully"}
+        }, name
+
+
+def test_servers_gateway_and_functions_have_health_checks() -> None:
+    services = compose()["services"]
+    assert "rpk cluster health" in " ".join(services["redpanda"]["healthcheck"]["test"])
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    assert "/readyz" in " ".join(services["gateway"]["healthcheck"]["test"])
+    assert services["gateway"]["ports"] == ["8000:8000"]
+    for name in FUNCTIONS:
+        assert services[name]["healthcheck"]["test"][1:3] == ["betting", "probe"], name
+        assert services[name]["stop_grace_period"] == "60s", name
+
+
+def test_redpanda_is_a_single_dev_node_and_postgres_is_18() -> None:
+    services = compose()["services"]
+    command = services["redpanda"]["command"]
+    assert command[:2] == ["redpanda", "start"]
+    assert "--mode=dev-container" in command
+    assert "--smp=1" in command
+    assert services["postgres"]["image"].split(":")[1].startswith("18")
+    # The topics come from `betting setup` with the project's partition count, not from
+    # auto-creation: nothing here overrides that.
+    assert topics.PARTITIONS == 3

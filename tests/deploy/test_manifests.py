@@ -1,0 +1,223 @@
+"""Every manifest, rendered by the chart or built by kustomize, is valid Kubernetes (strict: no
+unknown field) or a valid KEDA resource, and every pod runs locked down."""
+
+from functools import cache
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.sources import (
+    KUBERNETES_VERSIONS,
+    Manifest,
+    Rendered,
+    kustomize_source_names,
+    platform_containers,
+    pod_spec,
+    schemas_dir,
+    source,
+    source_names,
+    workloads,
+)
+
+SOURCES = source_names()
+
+
+def _strict(schema: Any) -> Any:
+    """A CRD's openAPIV3Schema as JSON Schema that, like the API server's pruning, knows every
+    field: objects with properties accept no other key unless the CRD says so."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {key: _strict(value) for key, value in schema.items()}
+    if (
+        "properties" in strict
+        and "additionalProperties" not in strict
+        and not strict.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+    return strict
+
+
+@cache
+def crd_validators() -> dict[tuple[str, str], jsonschema.Draft7Validator]:
+    """(apiVersion, kind) -> validator, for every CRD in the shared schemas."""
+    validators = {}
+    for path in sorted(schemas_dir().glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                schema = _strict(version["schema"]["openAPIV3Schema"])
+                validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(
+                    schema
+                )
+    return validators
+
+
+def _validate(doc: Manifest, version: str) -> None:
+    key = (doc["apiVersion"], doc["kind"])
+    if doc["apiVersion"].startswith("keda.sh/"):
+        assert key in crd_validators(), f"no CRD schema for {key} in {schemas_dir()}"
+        errors = sorted(crd_validators()[key].iter_errors(doc), key=lambda e: list(e.path))
+        assert not errors, [f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors]
+        return
+    kubernetes_validate.validate(doc, version, strict=True)
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("name", SOURCES)
+def test_manifests_validate_strictly(name: str, version: str) -> None:
+    rendered = source(name)
+    assert rendered.documents, f"{name} rendered nothing"
+    failures = []
+    for doc in rendered.documents:
+        try:
+            _validate(doc, version)
+        except (kubernetes_validate.ValidationError, AssertionError) as error:
+            failures.append(f"{doc['kind']}/{doc['metadata']['name']}: {error}")
+    assert not failures, "\n".join(failures)
+
+
+def test_the_validators_are_strict() -> None:
+    """A misspelled field fails both validators, so a pass above means something."""
+    deployment = next(d for d in source("kustomize-base").documents if d["kind"] == "Deployment")
+    typo = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(typo, KUBERNETES_VERSIONS[-1], strict=True)
+    scaled = next(d for d in source("kustomize-base").documents if d["kind"] == "ScaledObject")
+    assert not list(crd_validators()[("keda.sh/v1alpha1", "ScaledObject")].iter_errors(scaled))
+    typo = {**scaled, "spec": {**scaled["spec"], "maxReplicas": 3}}
+    assert list(crd_validators()[("keda.sh/v1alpha1", "ScaledObject")].iter_errors(typo))
+    # KEDA's trigger metadata is a map of strings: a bare number is a mistake.
+    trigger = {**scaled["spec"]["triggers"][0]}
+    trigger["metadata"] = {**trigger["metadata"], "lagThreshold": 10}
+    bad = {**scaled, "spec": {**scaled["spec"], "triggers": [trigger]}}
+    assert list(crd_validators()[("keda.sh/v1alpha1", "ScaledObject")].iter_errors(bad))
+
+
+@pytest.mark.parametrize("name", kustomize_source_names())
+def test_kustomize_puts_everything_in_the_namespace(name: str) -> None:
+    for doc in source(name).documents:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == "betting", doc["metadata"]["name"]
+
+
+def test_the_kind_overlay_adds_redpanda_and_postgres_to_the_base() -> None:
+    base = {(d["kind"], d["metadata"]["name"]) for d in source("kustomize-base").documents}
+    kind = {(d["kind"], d["metadata"]["name"]) for d in source("kustomize-kind").documents}
+    assert base < kind
+    assert {("StatefulSet", "redpanda"), ("StatefulSet", "postgres")} <= kind - base
+    images = {c["image"] for _, c in platform_containers(source("kustomize-kind"))}
+    assert images == {"betting:dev"}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_every_pod_runs_locked_down(name: str) -> None:
+    for workload in workloads(source(name)):
+        spec = pod_spec(workload)
+        label = f"{workload['kind']}/{workload['metadata']['name']}"
+        assert spec["automountServiceAccountToken"] is False, label
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, label
+        assert pod["seccompProfile"]["type"] == "RuntimeDefault", label
+        for container in spec["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False, label
+            assert security["capabilities"]["drop"] == ["ALL"], label
+            resources = container["resources"]
+            assert {"cpu", "memory"} <= set(resources["requests"]), label
+            assert {"cpu", "memory"} <= set(resources["limits"]), label
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_platform_containers_are_read_only_and_run_as_the_images_user(name: str) -> None:
+    for workload, container in platform_containers(source(name)):
+        label = f"{workload['kind']}/{workload['metadata']['name']}"
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, label
+        assert pod_spec(workload)["securityContext"]["runAsUser"] == 10001, label
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert "/tmp" in mounts, label
+        # No `command`: the image's ENTRYPOINT (`betting`) runs, with the subcommand as args.
+        assert "command" not in container, label
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions", []):
+        present = expression["key"] in labels
+        value = labels.get(expression["key"])
+        operator = expression["operator"]
+        if operator == "In" and value not in expression["values"]:
+            return False
+        if operator == "NotIn" and value in expression["values"]:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _policies(rendered: Rendered, labels: dict[str, str]) -> list[Manifest]:
+    return [
+        d
+        for d in rendered.documents
+        if d["kind"] == "NetworkPolicy" and _selects(d["spec"]["podSelector"], labels)
+    ]
+
+
+def _egress_ports(policies: list[Manifest]) -> set[int]:
+    return {
+        port["port"]
+        for policy in policies
+        for rule in policy["spec"].get("egress", [])
+        for port in rule.get("ports", [])
+    }
+
+
+def _ingress_ports(policies: list[Manifest]) -> set[int | str]:
+    return {
+        port["port"]
+        for policy in policies
+        for rule in policy["spec"].get("ingress", [])
+        for port in rule.get("ports", [])
+    }
+
+
+@pytest.mark.parametrize("name", [n for n in SOURCES if n != "chart-mixed-modes"])
+def test_only_what_must_talk_talks(name: str) -> None:
+    """Every pod is under a default deny both ways; then exactly the ports its role needs."""
+    rendered = source(name)
+    database_port = 6432 if name == "chart-external-services" else 5432
+    broker_port = 9093 if name == "chart-external-services" else 9092
+    needs: dict[str, tuple[set[int], set[int | str]]] = {
+        # component: (egress ports besides DNS, ingress ports)
+        "gateway": ({database_port, broker_port}, {8000}),
+        "event-writer": ({database_port, broker_port}, set()),
+        "bet-scorer": ({database_port, broker_port}, set()),
+        "bet-writer": ({database_port, broker_port}, set()),
+        "migrate": ({database_port}, set()),
+        "topics": ({database_port, broker_port}, set()),
+        "database": (set(), {5432}),
+        "broker": (set(), {9092}),
+    }
+    for workload in workloads(rendered):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        component = labels["app.kubernetes.io/component"]
+        policies = _policies(rendered, labels)
+        types = {t for p in policies for t in p["spec"]["policyTypes"]}
+        assert types == {"Ingress", "Egress"}, f"{component} is not under a default deny"
+        egress, ingress = needs[component]
+        assert _egress_ports(policies) - {53} == egress, component
+        assert _ingress_ports(policies) == ingress, component
+
+
+def test_networkpolicies_can_be_turned_off() -> None:
+    assert not [d for d in source("chart-mixed-modes").documents if d["kind"] == "NetworkPolicy"]
