@@ -5,7 +5,7 @@
 # dev Redpanda and Postgres (k8s/dev-services), installs the Helm chart (its hooks run the
 # migrations and create the topics), waits until everything is ready, then plays a whole match
 # through a port-forward (scripts/smoke.py). Needs Docker, kind, kubectl and helm.
-#   WITH_KEDA=1 make kind-up   also installs KEDA and lets it scale the functions on lag.
+#   WITH_KEDA=1 make kind-up   lets KEDA (installed in the cluster beforehand) scale the functions on lag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +15,6 @@ RELEASE=betting
 IMAGE=betting:dev
 PORT=${KIND_PORT:-18000}
 WITH_KEDA=${WITH_KEDA:-0}
-KEDA_CHART_VERSION=${KEDA_CHART_VERSION:-2.18.1}
 
 step() { printf '\n==> %s\n' "$*"; }
 for tool in docker kind kubectl helm python3; do
@@ -41,10 +40,12 @@ kubectl -n "$NAMESPACE" rollout status statefulset/redpanda --timeout=300s
 
 values=(-f helm/ci/kind.yaml)
 if [[ "$WITH_KEDA" == 1 ]]; then
-  step "KEDA $KEDA_CHART_VERSION"
-  helm repo add kedacore https://kedacore.github.io/charts --force-update >/dev/null
-  helm upgrade --install keda kedacore/keda --namespace keda --create-namespace \
-    --version "$KEDA_CHART_VERSION" --wait --timeout 5m
+  step "KEDA"
+  # KEDA comes from its own Helm chart repository; install it first as its documentation says.
+  kubectl get crd scaledobjects.keda.sh >/dev/null 2>&1 || {
+    echo "WITH_KEDA=1 needs KEDA in the cluster: install its Helm chart (namespace keda), then rerun" >&2
+    exit 1
+  }
   values+=(-f helm/ci/autoscaling-keda.yaml)
 fi
 
