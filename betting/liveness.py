@@ -34,7 +34,7 @@ def heartbeat_callback(path: str, stall_after_s: float) -> Callable[[str], None]
                 seen = last_move.get(key)
                 if lag <= 0 or seen is None or seen[0] != committed:
                     last_move[key] = (committed, now)
-                elif now - seen[1] > stall_after_s:
+                elif now - seen[1] >= stall_after_s:
                     stalled = True
         if not stalled:
             Path(path).touch()

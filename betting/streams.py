@@ -1,10 +1,10 @@
 """What the three stream functions share: the application, the topics, dead letters."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from quixstreams import Application
 from quixstreams.models import TopicConfig
@@ -20,6 +20,7 @@ from betting.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+M = TypeVar("M")
 # After a database error, the sink pauses its partitions this long, then replays the batch.
 RETRY_AFTER_S = 3.0
 
@@ -88,6 +89,20 @@ class Rejected:
 
     record: LogRecord
     reason: str
+
+
+def decode_all(
+    records: list[LogRecord], decode: Callable[[bytes | None], M]
+) -> tuple[list[tuple[LogRecord, M]], list[Rejected]]:
+    """Parse every record with `decode`; those it refuses are rejected with its reason."""
+    parsed: list[tuple[LogRecord, M]] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        try:
+            parsed.append((record, decode(record.value)))
+        except ValueError as exc:
+            rejected.append(Rejected(record, f"unparseable message: {exc}"))
+    return parsed, rejected
 
 
 class ApplyBatch(Protocol):

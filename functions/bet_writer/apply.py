@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, TIMESTAMP, UUID
 from sqlmodel import Session
 
 from betting.messages import BetScored, decode_bet_scored
-from betting.streams import LogRecord, Rejected
+from betting.streams import LogRecord, Rejected, decode_all
 
 # An update lands only if it is newer than the bet's last one (duplicates and replays change
 # nothing) and was computed from the event's current score: an update from an older score
@@ -42,14 +42,9 @@ _APPLY = text("""
 
 def apply_bet_updates(*, session: Session, topic: str, records: list[LogRecord]) -> list[Rejected]:
     """Write the newest update per bet in `records`; return the rejects."""
+    decoded, rejected = decode_all(records, decode_bet_scored)
     newest: dict[uuid.UUID, tuple[BetScored, datetime]] = {}
-    rejected: list[Rejected] = []
-    for record in records:
-        try:
-            update = decode_bet_scored(record.value)
-        except ValueError as exc:
-            rejected.append(Rejected(record, f"unparseable message: {exc}"))
-            continue
+    for record, update in decoded:
         seen = newest.get(update.bet_id)
         if seen is None or update.version >= seen[0].version:
             at = datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)

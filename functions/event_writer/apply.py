@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 from betting.domain import DomainError, apply_changes, new_event
 from betting.messages import EventCreated, EventUpdated, decode_event
 from betting.models import Event, LogProgress
-from betting.streams import LogRecord, Rejected
+from betting.streams import LogRecord, Rejected, decode_all
 
 
 def _key_text(key: bytes | str | None) -> str | None:
@@ -25,18 +25,14 @@ def apply_event_messages(
     and changes nothing. The partition's progress is recorded in the same transaction, so the
     scorer can wait for it.
     """
+    decoded, rejected = decode_all(records, decode_event)
     parsed: list[tuple[LogRecord, EventCreated | EventUpdated]] = []
-    rejected: list[Rejected] = []
-    for record in records:
-        try:
-            message = decode_event(record.value)
-        except ValueError as exc:
-            rejected.append(Rejected(record, f"unparseable message: {exc}"))
-            continue
+    for record, message in decoded:
+        # Per-event order holds only if every message about the event is keyed by its id.
         if _key_text(record.key) != str(message.event_id):
             rejected.append(Rejected(record, "message key is not the event id"))
-            continue
-        parsed.append((record, message))
+        else:
+            parsed.append((record, message))
 
     rows = _lock_events(session, {message.event_id for _, message in parsed})
     for record, message in parsed:
