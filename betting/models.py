@@ -22,7 +22,6 @@ from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Numeric,
 from sqlmodel import Field, SQLModel
 
 from betting.domain import (
-    NIL_NIL,
     BetState,
     EventFacts,
     EventState,
@@ -186,21 +185,24 @@ class EventPublic(BaseModel):
     @classmethod
     def accepted(cls, event_id: uuid.UUID, body: EventCreate, at: datetime) -> "EventPublic":
         """The event as the gateway accepted it, before the event writer stores it."""
-        facts = body.to_facts()
-        return cls(
-            id=event_id,
-            type=facts.type,
-            team_1=facts.team_1,
-            team_2=facts.team_2,
-            event_date=facts.event_date,
-            deadline=facts.deadline,
-            odds=OddsPublic(**vars(facts.odds)),
-            score=str(NIL_NIL),
-            state=EventState.CREATED,
-            version=None,
-            created_at=at,
-            updated_at=at,
-        )
+        row = Event.from_facts(event_id, body.to_facts(), version=-1, at=at)
+        return row.to_public().model_copy(update={"version": None})
+
+
+def _fact_columns(facts: EventFacts) -> dict[str, Any]:
+    """The event columns that hold what an operator sets."""
+    return {
+        "type": facts.type,
+        "team_1": facts.team_1,
+        "team_2": facts.team_2,
+        "event_date": facts.event_date,
+        "deadline": facts.deadline,
+        "odds_team_1": facts.odds.team_1,
+        "odds_team_2": facts.odds.team_2,
+        "odds_draw": facts.odds.draw,
+        "state": facts.state.value,
+        "score": str(facts.score),
+    }
 
 
 class Event(SQLModel, table=True):
@@ -238,20 +240,11 @@ class Event(SQLModel, table=True):
         """A new row, stored from the message at log position `version`."""
         return cls(
             id=event_id,
-            type=facts.type,
-            team_1=facts.team_1,
-            team_2=facts.team_2,
-            event_date=facts.event_date,
-            deadline=facts.deadline,
-            odds_team_1=facts.odds.team_1,
-            odds_team_2=facts.odds.team_2,
-            odds_draw=facts.odds.draw,
-            state=facts.state.value,
-            score=str(facts.score),
             version=version,
             score_version=version,
             created_at=at,
             updated_at=at,
+            **_fact_columns(facts),
         )
 
     def to_facts(self) -> EventFacts:
@@ -267,16 +260,8 @@ class Event(SQLModel, table=True):
         )
 
     def set_facts(self, facts: EventFacts) -> None:
-        self.type = facts.type
-        self.team_1 = facts.team_1
-        self.team_2 = facts.team_2
-        self.event_date = facts.event_date
-        self.deadline = facts.deadline
-        self.odds_team_1 = facts.odds.team_1
-        self.odds_team_2 = facts.odds.team_2
-        self.odds_draw = facts.odds.draw
-        self.state = facts.state.value
-        self.score = str(facts.score)
+        for column, value in _fact_columns(facts).items():
+            setattr(self, column, value)
 
     def to_public(self) -> EventPublic:
         return EventPublic(
