@@ -40,7 +40,9 @@ CENT = Decimal("0.01")
 # Fits the database's numeric(12, 2).
 MAX_MONEY = Decimal("9999999999.99")
 MAX_GOALS = 999
-_SCORE_RE = re.compile(r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$")
+SCORE_PATTERN = r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$"
+"""A score as text: goals of team 1, a dash, goals of team 2; no leading zeros, at most 999."""
+_SCORE_RE = re.compile(SCORE_PATTERN)
 
 
 class DomainError(Exception):
