@@ -128,9 +128,15 @@ class Request(BaseModel):
 
 
 class OddsSchema(Request):
+    """An event's odds per market, in requests and answers alike."""
+
     team_1: Money
     team_2: Money
     draw: Money
+
+    @classmethod
+    def from_domain(cls, odds: Odds) -> "OddsSchema":
+        return cls(team_1=odds.team_1, team_2=odds.team_2, draw=odds.draw)
 
     def to_domain(self) -> Odds:
         return Odds(team_1=self.team_1, team_2=self.team_2, draw=self.draw)
@@ -193,12 +199,6 @@ class EventUpdate(Request):
         return changes
 
 
-class OddsPublic(BaseModel):
-    team_1: Money
-    team_2: Money
-    draw: Money
-
-
 class EventPublic(BaseModel):
     id: uuid.UUID
     type: str
@@ -206,7 +206,7 @@ class EventPublic(BaseModel):
     team_2: str
     event_date: UtcDatetime
     deadline: UtcDatetime
-    odds: OddsPublic
+    odds: OddsSchema
     score: ScoreField
     state: EventState
     version: int | None = PydanticField(
@@ -304,7 +304,7 @@ class Event(SQLModel, table=True):
             team_2=self.team_2,
             event_date=self.event_date,
             deadline=self.deadline,
-            odds=OddsPublic(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
+            odds=OddsSchema(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
             score=self.score,
             state=EventState(self.state),
             version=self.version,

@@ -164,6 +164,19 @@ def test_accepted_event_starts_created_at_nil_nil_without_a_version() -> None:
     assert dumped["odds"] == {"team_1": "2.10", "team_2": "3.40", "draw": "3.00"}
 
 
+def test_the_odds_an_answer_shows_can_be_sent_back_unchanged() -> None:
+    shown = EventPublic.accepted(uuid.uuid4(), _create(), datetime(2030, 1, 1, tzinfo=UTC))
+    odds = shown.model_dump(mode="json")["odds"]
+    assert _update({"odds": odds}).to_changes() == {"odds": shown.odds.to_domain()}
+
+
+@pytest.mark.parametrize("extra", [{"over": "1.90"}, {"void": True}])
+def test_event_update_rejects_unknown_odds_fields(extra: dict[str, Any]) -> None:
+    odds = {"team_1": "2.10", "team_2": "3.40", "draw": "3.00", **extra}
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        _update({"odds": odds})
+
+
 # --- EventUpdate --------------------------------------------------------------------------
 
 
