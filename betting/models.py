@@ -216,10 +216,35 @@ class EventPublic(BaseModel):
     updated_at: UtcDatetime
 
     @classmethod
+    def from_facts(
+        cls,
+        event_id: uuid.UUID,
+        facts: EventFacts,
+        *,
+        version: int | None,
+        created_at: datetime,
+        updated_at: datetime,
+    ) -> "EventPublic":
+        """What the API shows of an event: its facts, and where and when it was stored."""
+        return cls(
+            id=event_id,
+            type=facts.type,
+            team_1=facts.team_1,
+            team_2=facts.team_2,
+            event_date=facts.event_date,
+            deadline=facts.deadline,
+            odds=OddsSchema.from_domain(facts.odds),
+            score=facts.score,
+            state=facts.state,
+            version=version,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+
+    @classmethod
     def accepted(cls, event_id: uuid.UUID, body: EventCreate, at: datetime) -> "EventPublic":
         """The event as the gateway accepted it, before the event writer stores it."""
-        row = Event.from_facts(event_id, body.to_facts(), version=-1, at=at)
-        return row.to_public().model_copy(update={"version": None})
+        return cls.from_facts(event_id, body.to_facts(), version=None, created_at=at, updated_at=at)
 
 
 def _fact_columns(facts: EventFacts) -> dict[str, Any]:
@@ -297,16 +322,9 @@ class Event(SQLModel, table=True):
             setattr(self, column, value)
 
     def to_public(self) -> EventPublic:
-        return EventPublic(
-            id=self.id,
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
-            deadline=self.deadline,
-            odds=OddsSchema(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
-            score=self.score,
-            state=EventState(self.state),
+        return EventPublic.from_facts(
+            self.id,
+            self.to_facts(),
             version=self.version,
             created_at=self.created_at,
             updated_at=self.updated_at,

@@ -29,12 +29,13 @@ from betting.models import (
     BetCreate,
     BetPublic,
     BetUpdate,
+    Event,
     EventCreate,
     EventPublic,
     EventUpdate,
     ScoreColumn,
 )
-from tests.unit.strategies import FAST, event_create_body, scores
+from tests.unit.strategies import FAST, event_create_body, make_facts, scores
 
 
 def _create(**overrides: Any) -> EventCreate:
@@ -162,6 +163,16 @@ def test_accepted_event_starts_created_at_nil_nil_without_a_version() -> None:
     )
     assert dumped["score"] == "0-0"
     assert dumped["odds"] == {"team_1": "2.10", "team_2": "3.40", "draw": "3.00"}
+
+
+@FAST
+@given(state=st.sampled_from(list(EventState)), score=scores)
+def test_a_stored_event_is_shown_as_its_facts_say(state: EventState, score: Score) -> None:
+    facts = make_facts(state=state, score=score)
+    event_id, at = uuid.uuid4(), datetime(2030, 1, 1, tzinfo=UTC)
+    shown = Event.from_facts(event_id, facts, version=7, at=at).to_public()
+    assert shown == EventPublic.from_facts(event_id, facts, version=7, created_at=at, updated_at=at)
+    assert (shown.state, shown.score, shown.odds.to_domain()) == (state, score, facts.odds)
 
 
 def test_the_odds_an_answer_shows_can_be_sent_back_unchanged() -> None:
