@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from betting import topics
 from betting.db import get_engine
-from betting.domain import Market, score_bet
+from betting.domain import Market, moves_bets, score_bet
 from betting.messages import BetScored, EventUpdated, decode_event
 from betting.models import Bet, Event, LogProgress
 from betting.settings import get_settings
@@ -92,9 +92,9 @@ class Scorer:
             # The event writer dead-letters it; nothing here can score it.
             log.info("skipping unparseable %s[%d]@%d", topics.EVENTS, partition, offset)
             return
-        # Only state and score move bets; a new event has no bets yet.
-        if not isinstance(message, EventUpdated) or not (
-            {"state", "score"} & message.changes.model_fields_set
+        # A new event has no bets yet; an update moves them only if it sends a scoring input.
+        if not isinstance(message, EventUpdated) or not moves_bets(
+            message.changes.model_fields_set
         ):
             return
         with Session(get_engine()) as session:
