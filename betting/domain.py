@@ -103,8 +103,8 @@ def parse_money(value: Decimal) -> Decimal:
     return exact
 
 
-def payout(amount: Decimal, odds: Decimal) -> Decimal:
-    """What a winning bet pays: amount × odds, rounded down to the cent."""
+def potential_payout(amount: Decimal, odds: Decimal) -> Decimal:
+    """What a bet pays if it wins: amount × odds, rounded down to the cent."""
     return (amount * odds).quantize(CENT, rounding=ROUND_DOWN)
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from betting.auth import Role, User
-from betting.domain import EventState, apply_changes, is_open, payout
+from betting.domain import EventState, apply_changes, is_open, potential_payout
 from betting.models import Bet, BetCreate, Event, EventPublic, EventUpdate, IdempotencyKey
 from gateway.schemas import BetQuery, EventQuery, Pagination
 
@@ -157,7 +157,7 @@ def place_bet(
         market=bet_in.market.value,
         amount=bet_in.amount,
         odds=odds,
-        potential_payout=payout(bet_in.amount, odds),
+        potential_payout=potential_payout(bet_in.amount, odds),
         date_created=now,
         updated_at=now,
     )
@@ -229,7 +229,7 @@ def change_bet_amount(*, session: Session, owner: User, bet_id: uuid.UUID, amoun
     """Change the stake while the event is open; the odds stay those the bet was placed at."""
     bet = _own_bet_while_open(session, owner, bet_id)
     bet.amount = amount
-    bet.potential_payout = payout(amount, bet.odds)
+    bet.potential_payout = potential_payout(amount, bet.odds)
     bet.updated_at = _now()
     session.add(bet)
     session.commit()

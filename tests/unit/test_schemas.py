@@ -23,7 +23,7 @@ from betting.domain import (
     Market,
     Odds,
     Score,
-    payout,
+    potential_payout,
 )
 from betting.models import (
     BetCreate,
@@ -376,7 +376,7 @@ def _bet_public(amount: str, odds: str) -> BetPublic:
         market=Market.TEAM_1,
         amount=Decimal(amount),
         odds=Decimal(odds),
-        potential_payout=payout(Decimal(amount), Decimal(odds)),
+        potential_payout=potential_payout(Decimal(amount), Decimal(odds)),
         state=BetState.NONE,
         date_created=moment,
         updated_at=moment,
