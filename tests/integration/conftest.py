@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from betting import devstack, topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
-from betting.domain import BetState, Market
+from betting.domain import BetState, Market, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
 from tests.conftest import Stack
@@ -152,22 +152,27 @@ def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.U
 
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the gateway does after its checks."""
+    """Insert a bet directly, as the gateway does after its checks; `state=` for one already
+    scored, with the payout that state gives."""
 
     def factory(
         event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
     ) -> Bet:
         now = datetime.now(UTC)
+        amount, potential = Decimal("10.00"), Decimal("20.00")
+        state = BetState(overrides.pop("state", BetState.NONE))
         bet = Bet(
             user_id=overrides.pop("user_id", "player-1"),
             event_id=event_id,
             market=market.value,
-            amount=Decimal("10.00"),
+            amount=amount,
             odds=Decimal("2.00"),
-            potential_payout=Decimal("20.00"),
+            potential_payout=potential,
+            state=state.value,
+            payout=settled_payout(state, amount, potential),
             date_created=now,
             updated_at=now,
-            **{"state": BetState.NONE.value, **overrides},
+            **overrides,
         )
         with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)
