@@ -338,6 +338,11 @@ class BetCreate(Request):
     event_id: uuid.UUID
     market: Market
     amount: Money
+    odds: Money | None = PydanticField(
+        default=None,
+        description="The market's odds as the player saw them: the bet is refused (409) "
+        "if they have changed since.",
+    )
 
 
 class BetUpdate(Request):

@@ -345,10 +345,22 @@ def test_bet_create_rejects_an_unknown_market() -> None:
         _bet_create(market="over_2_5")
 
 
-@pytest.mark.parametrize("field", ["user_id", "odds", "state", "potential_payout", "payout"])
+@pytest.mark.parametrize("field", ["user_id", "state", "potential_payout", "payout"])
 def test_bet_create_rejects_fields_the_server_decides(field: str) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         _bet_create(**{field: "x"})
+
+
+def test_bet_create_takes_the_odds_the_player_saw_optionally() -> None:
+    assert _bet_create().odds is None
+    assert _bet_create(odds="2.1").odds == Decimal("2.10")
+    assert _bet_create(odds=3).model_dump(mode="json")["odds"] == "3.00"
+
+
+@pytest.mark.parametrize("odds", [0, "1.001", -2, "x"])
+def test_bet_create_rejects_odds_that_are_not_money(odds: Any) -> None:
+    with pytest.raises(ValidationError, match="odds"):
+        _bet_create(odds=odds)
 
 
 @pytest.mark.parametrize(("field", "value"), [("market", "team_1"), ("state", "win")])
