@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 from betting import devstack, topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
-from betting.domain import BetState, Market, settled_payout
+from betting.domain import BetState, Market, potential_payout, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
 from tests.conftest import Stack
@@ -150,29 +150,38 @@ def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.U
         }
 
 
+def payouts(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.UUID, Decimal | None]:
+    with Session(engine or get_engine()) as session:
+        query = select(Bet.id, col(Bet.payout)).where(col(Bet.event_id) == event_id)
+        return {bet_id: payout for bet_id, payout in session.exec(query)}
+
+
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the gateway does after its checks; `state=` for one already
-    scored, with the payout that state gives."""
+    """Insert a bet directly, as the gateway does after its checks (10.00 at 2.00 unless
+    told); `state=` for one already scored, with the payout that state gives."""
 
     def factory(
         event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
     ) -> Bet:
         now = datetime.now(UTC)
-        amount, potential = Decimal("10.00"), Decimal("20.00")
-        state = BetState(overrides.pop("state", BetState.NONE))
+        values: dict[str, Any] = {
+            "user_id": "player-1",
+            "amount": Decimal("10.00"),
+            "odds": Decimal("2.00"),
+        }
+        values.update(overrides)
+        state = BetState(values.pop("state", BetState.NONE))
+        potential = potential_payout(values["amount"], values["odds"])
         bet = Bet(
-            user_id=overrides.pop("user_id", "player-1"),
             event_id=event_id,
             market=market.value,
-            amount=amount,
-            odds=Decimal("2.00"),
             potential_payout=potential,
             state=state.value,
-            payout=settled_payout(state, amount, potential),
+            payout=settled_payout(state, values["amount"], potential),
             date_created=now,
             updated_at=now,
-            **overrides,
+            **values,
         )
         with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)
@@ -214,6 +223,15 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     finally:
         consumer.close()
     return messages
+
+
+def dead_letters(brokers: str, topic: str) -> dict[str, list[str]]:
+    """The reasons `topic`'s messages were dead-lettered so far, by message key, in order."""
+    letters: dict[str, list[str]] = {}
+    for message in read_topic(brokers, topics.dlq(topic)):
+        reason = dict(message.headers())["reason"].decode()
+        letters.setdefault(message.key().decode(), []).append(reason)
+    return letters
 
 
 def group_caught_up(brokers: str, group: str, topic: str) -> bool:
