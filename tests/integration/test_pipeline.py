@@ -5,11 +5,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
 from betting import topics
 from betting.db import get_engine
-from betting.domain import BetState, EventState, Market
+from betting.domain import BetState, EventState, Market, settled_payout
 from betting.messages import BetScored, encode
 from betting.models import Bet
 from tests.integration.conftest import (
@@ -18,6 +19,7 @@ from tests.integration.conftest import (
     bet_states,
     dead_letters,
     payouts,
+    read_event,
     wait_for,
     wait_for_event,
     wait_until_idle,
@@ -117,31 +119,6 @@ def test_a_cancelled_match_voids_every_bet_and_pays_the_stakes_back(
     assert reasons == ["a cancelled event cannot change"] * 3
 
 
-def test_a_stale_or_repeated_bet_update_never_undoes_a_void(
-    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Any
-) -> None:
-    event_id = log.create_event()
-    wait_for_event(event_id)
-    bet = place_bet(event_id, Market.TEAM_1)
-    log.update_event(event_id, state="active", score="1-0")
-    live = wait_for_event(event_id, state="active")
-    wait_for(lambda: bet_states(event_id)[bet.id] == BetState.WINNING.value, what="winning")
-    log.update_event(event_id, state="cancelled")
-    cancelled = wait_for_event(event_id, state="cancelled")
-    wait_for(lambda: bet_states(event_id)[bet.id] == BetState.VOID.value, what="void")
-
-    # A late copy of the update from before the cancellation, and a repeat of the void one.
-    for state, version in [
-        (BetState.WINNING, live.score_version),
-        (BetState.VOID, cancelled.score_version),
-    ]:
-        late = BetScored(bet_id=bet.id, event_id=event_id, state=state, version=version)
-        log.send(topics.BETS, str(bet.id), encode(late))
-    wait_until_idle(stack.broker.address)
-    assert bet_states(event_id)[bet.id] == BetState.VOID.value
-    assert payouts(event_id) == {bet.id: bet.amount}
-
-
 def test_a_team_change_on_an_event_with_bets_is_dead_lettered_and_odds_still_change(
     functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Any
 ) -> None:
@@ -197,24 +174,34 @@ def test_poison_bet_update_is_dead_lettered_and_writer_carries_on(
     assert poison_key in dead_letters(stack.broker.address, topics.BETS)
 
 
-def test_stale_bet_update_never_overwrites_a_newer_one(
-    functions: Functions, log: Log, place_bet: Callable[..., Bet]
+@pytest.mark.parametrize(
+    ("change", "after"),
+    [({"score": "1-1"}, BetState.LOSING), ({"state": "cancelled"}, BetState.VOID)],
+    ids=["equaliser", "cancellation"],
+)
+def test_a_stale_or_repeated_bet_update_never_overwrites_a_newer_one(
+    functions: Functions,
+    log: Log,
+    place_bet: Callable[..., Bet],
+    stack: Any,
+    change: dict[str, str],
+    after: BetState,
 ) -> None:
     event_id = log.create_event()
     wait_for_event(event_id)
     bet = place_bet(event_id, Market.TEAM_1)
     log.update_event(event_id, state="active", score="1-0")
-    event = wait_for_event(event_id, state="active")
+    live = wait_for_event(event_id, state="active")
     wait_for(lambda: bet_states(event_id)[bet.id] == BetState.WINNING.value, what="winning")
-    log.update_event(event_id, score="1-1")
-    wait_for(lambda: bet_states(event_id)[bet.id] == BetState.LOSING.value, what="losing")
+    log.update_event(event_id, **change)
+    wait_for(lambda: bet_states(event_id)[bet.id] == after.value, what=after.value)
+    newer = read_event(event_id)
+    assert newer is not None
 
-    # A late duplicate of the first update arrives: it must change nothing.
-    stale = BetScored(
-        bet_id=bet.id, event_id=event_id, state=BetState.WINNING, version=event.score_version
-    )
-    log.send(topics.BETS, str(bet.id), encode(stale))
-    marker_event = log.create_event()
-    log.update_event(marker_event, state="active")
-    wait_for_event(marker_event, state="active")
-    assert bet_states(event_id)[bet.id] == BetState.LOSING.value
+    # A late copy of the update from before the change, and a repeat of the one after it.
+    for state, version in [(BetState.WINNING, live.score_version), (after, newer.score_version)]:
+        late = BetScored(bet_id=bet.id, event_id=event_id, state=state, version=version)
+        log.send(topics.BETS, str(bet.id), encode(late))
+    wait_until_idle(stack.broker.address)
+    assert bet_states(event_id)[bet.id] == after.value
+    assert payouts(event_id) == {bet.id: settled_payout(after, bet.amount, bet.potential_payout)}
