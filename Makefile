@@ -31,7 +31,7 @@ test-unit: $(STAMP) ## Run only the unit tests (no servers)
 check: $(STAMP) ## Lint, format check and type check (ruff, mypy)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy betting gateway functions tests migrations
+	$(BIN)/mypy betting gateway functions launcher tests migrations
 
 fmt: $(STAMP) ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format .

@@ -12,9 +12,9 @@ from unittest import mock
 
 import pytest
 
-import betting.cli
-from betting.cli import COMMANDS
+import launcher.cli
 from betting.settings import Settings
+from launcher.cli import COMMANDS
 from tests.deploy.sources import (
     REPO,
     Manifest,
@@ -68,9 +68,9 @@ def _parses(argv: list[str]) -> bool:
         name: (lambda _, name=name: calls.append(name), text)
         for name, (_, text) in COMMANDS.items()
     }
-    with mock.patch.dict(betting.cli.COMMANDS, stubs):
+    with mock.patch.dict(launcher.cli.COMMANDS, stubs):
         try:
-            betting.cli.main(argv)
+            launcher.cli.main(argv)
         except SystemExit:
             return False
     return calls == [argv[0]]
@@ -191,10 +191,10 @@ def _dev_only_modules() -> set[str]:
 
 
 def _modules_imported_by(command: str) -> set[str]:
-    """What `betting <command>` imports: betting.cli itself and the imports in its handler."""
+    """What `betting <command>` imports: launcher.cli itself and the imports in its handler."""
     handler = COMMANDS[command][0]
     tree = ast.parse(inspect.getsource(handler))
-    modules = {"betting.cli"}
+    modules = {"launcher.cli"}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from betting.cli import COMMANDS
+from launcher.cli import COMMANDS
 from tests.deploy.sources import DOCKERFILE, REPO
 from tests.deploy.test_commands import _BLOCKER, _dev_only_modules
 
@@ -86,7 +86,7 @@ def _copies() -> list[tuple[list[str], str]]:
 
 def test_final_stage_holds_only_the_venv_and_the_app() -> None:
     copied = {s.rstrip("/") for sources, _ in _copies() for s in sources}
-    assert copied == {"alembic.ini", "migrations", "betting", "gateway", "functions"}
+    assert copied == {"alembic.ini", "migrations", "betting", "gateway", "functions", "launcher"}
     from_builder = [
         rest for keyword, rest in _final() if keyword == "COPY" and rest.startswith("--from")
     ]

@@ -13,12 +13,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from betting import devstack, topics
+from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
 from betting.domain import BetState, Market
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
+from launcher import local
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -42,11 +43,11 @@ class Functions:
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self.running: list[devstack.Component] = []
+        self.running: list[local.Component] = []
 
-    def start(self, command: str, **env: str) -> devstack.Component:
+    def start(self, command: str, **env: str) -> local.Component:
         name = f"{command}-{uuid.uuid4().hex[:6]}"
-        component = devstack.Component(
+        component = local.Component(
             command,
             env={**self._stack.env, **env},
             log_path=self._stack.workdir / f"{name}.log",
@@ -54,7 +55,7 @@ class Functions:
         self.running.append(component)
         return component
 
-    def start_all(self, **env: str) -> list[devstack.Component]:
+    def start_all(self, **env: str) -> list[local.Component]:
         return [self.start(command, **env) for command in FUNCTIONS]
 
     def stop_all(self) -> None:
@@ -258,8 +259,8 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture(scope="session")
 def gateway_url(stack: Stack) -> Iterator[str]:
     """The gateway as its own process, as it runs in production."""
-    port = devstack.free_port()
-    gateway = devstack.Component(
+    port = local.free_port()
+    gateway = local.Component(
         "gateway",
         env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
         log_path=stack.workdir / "gateway.log",
