@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every component: `betting gateway`, `betting event-writer`, `betting bet-scorer`,
 # `betting bet-writer`, `betting migrate`, `betting setup`, `betting probe` (see launcher/cli.py).
+# No dev tooling: .dockerignore leaves launcher/local (`betting dev`, the tests' servers) out of
+# the build context, and the project is installed without its `dev` extras.
 # No HEALTHCHECK here: the image runs five different components, and Compose and Kubernetes
 # define each one's own check.
 # checkov:skip=CKV_DOCKER_2: one image runs five components; Compose and Kubernetes give each its own health check
