@@ -1,5 +1,6 @@
-"""The system's processes (`betting <command>`) started and stopped as `make run` and the tests
-need them: each in its own session, so a signal to one reaches only it."""
+"""The system's processes (`betting <command>`), started and stopped for `make run` and the
+tests. Each runs in its own session: a Ctrl-C at the terminal reaches only the one that started
+it, which then stops them in order."""
 
 import os
 import subprocess
