@@ -15,8 +15,6 @@ from betting.messages import EventCreated, EventUpdated
 from betting.models import Event
 from tests.api.conftest import Caller, Received, soon
 
-pytestmark = pytest.mark.integration
-
 ReadTopic = Callable[..., list[Received]]
 MakeEvent = Callable[..., Event]
 

@@ -4,6 +4,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from betting import topics
 from betting.domain import BetState, EventState, Market
 from betting.messages import BetScored, encode
@@ -16,6 +18,8 @@ from tests.integration.conftest import (
     wait_for,
     wait_for_event,
 )
+
+pytestmark = pytest.mark.e2e
 
 WIN = {
     Market.TEAM_1: BetState.WINNING,

@@ -27,6 +27,8 @@ from tests.integration.conftest import (
     wait_until_idle,
 )
 
+pytestmark = pytest.mark.e2e
+
 MATCHES = 9
 SCORES = ["1-0", "1-1", "2-1"]
 
