@@ -2,7 +2,7 @@
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
@@ -40,7 +40,9 @@ CENT = Decimal("0.01")
 # Fits the database's numeric(12, 2).
 MAX_MONEY = Decimal("9999999999.99")
 MAX_GOALS = 999
-_SCORE_RE = re.compile(r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$")
+SCORE_PATTERN = r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$"
+"""A score as text: goals of team 1, a dash, goals of team 2; no leading zeros, at most 999."""
+_SCORE_RE = re.compile(SCORE_PATTERN)
 
 
 class DomainError(Exception):
@@ -158,10 +160,22 @@ class EventFacts:
     state: EventState = EventState.CREATED
     score: Score = NIL_NIL
 
-    @property
-    def scoring_inputs(self) -> tuple[EventState, Score]:
-        """What bet states depend on."""
-        return self.state, self.score
+
+FACT_FIELDS = frozenset(field.name for field in dataclasses.fields(EventFacts))
+"""The names of `EventFacts`' fields: what a change may name."""
+
+SCORING_INPUTS = frozenset({"state", "score"})
+"""The event fields bet states depend on: `score_bet` reads these and nothing else."""
+
+
+def moves_bets(changed: Iterable[str]) -> bool:
+    """Whether a change to the event fields named in `changed` can change bet states."""
+    return not SCORING_INPUTS.isdisjoint(changed)
+
+
+def changed_fields(before: EventFacts, after: EventFacts) -> frozenset[str]:
+    """The names of the fields whose values differ between `before` and `after`."""
+    return frozenset(name for name in FACT_FIELDS if getattr(before, name) != getattr(after, name))
 
 
 def check_event(facts: EventFacts) -> None:
@@ -185,7 +199,7 @@ def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts
     A finished event is final. State moves only along `LEGAL_TRANSITIONS`. The score may
     change while the event is active, and together with the move that starts or ends it.
     """
-    unknown = set(changes) - {f.name for f in dataclasses.fields(EventFacts)}
+    unknown = set(changes) - FACT_FIELDS
     if unknown:
         raise InvalidEvent(f"unknown fields: {', '.join(sorted(unknown))}")
     if current.state is EventState.FINISHED and changes:

@@ -90,10 +90,9 @@ def preview_event_update(
     # operator now, against the state stored so far.
     event = _live_event(session, event_id)
     facts = apply_changes(event.to_facts(), event_in.to_changes())
-    preview = Event.model_validate(event.model_dump())
-    preview.set_facts(facts)
-    preview.updated_at = at
-    return preview.to_public()
+    return EventPublic.from_facts(
+        event.id, facts, version=event.version, created_at=event.created_at, updated_at=at
+    )
 
 
 def delete_event(*, session: Session, event_id: uuid.UUID) -> None:

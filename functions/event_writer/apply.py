@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col
 
-from betting.domain import DomainError, apply_changes, new_event
+from betting.domain import DomainError, apply_changes, changed_fields, moves_bets, new_event
 from betting.messages import EventCreated, EventUpdated, decode_event
 from betting.models import Event, LogProgress
 from betting.streams import LogRecord, Rejected, decode_all
@@ -79,7 +79,7 @@ def _apply(
         updated = apply_changes(current, message.changes.to_changes())
     except DomainError as exc:
         return str(exc)
-    if updated.scoring_inputs != current.scoring_inputs:
+    if moves_bets(changed_fields(current, updated)):
         row.score_version = offset
     row.set_facts(updated)
     row.version = offset

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
+from betting.domain import NIL_NIL, Score
 from betting.messages import EventCreated, EventUpdated, decode_event
 from betting.models import Event
 from betting.settings import get_settings
@@ -85,12 +86,14 @@ def make_event(stack: Stack) -> Callable[..., Event]:
             "odds_team_2": Decimal("2.10"),
             "odds_draw": Decimal("3.40"),
             "state": "created",
-            "score": "0-0",
+            "score": NIL_NIL,
             "version": 0,
             "score_version": 0,
             "created_at": now,
             "updated_at": now,
         }
+        if isinstance(overrides.get("score"), str):
+            overrides["score"] = Score.parse(overrides["score"])  # a test's shorthand: "1-0"
         event = Event(**{**values, **overrides})
         with Session(get_engine(), expire_on_commit=False) as session:
             session.add(event)

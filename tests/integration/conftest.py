@@ -175,10 +175,9 @@ def place_bet() -> Callable[..., Bet]:
             amount=Decimal("10.00"),
             odds=Decimal("2.00"),
             potential_payout=Decimal("20.00"),
-            state=BetState.NONE.value,
             date_created=now,
             updated_at=now,
-            **overrides,
+            **{"state": BetState.NONE.value, **overrides},
         )
         with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)

@@ -38,7 +38,7 @@ def test_event_messages_are_applied_in_log_order(functions: Functions, log: Log)
     last = log.update_event(event_id, state="finished", score="2-1")
 
     event = wait_for_event(event_id, state="finished")
-    assert event.score == "2-1"
+    assert str(event.score) == "2-1"
     assert str(event.odds_draw) == "9.00"
     # The versions are the log position of the last message applied, which changed the score.
     assert (event.version, event.score_version) == (last, last)
@@ -100,7 +100,7 @@ def test_poison_and_illegal_event_messages_are_dead_lettered(
     log.update_event(event_id, state="finished")
     log.update_event(event_id, state="active")  # finished → active is illegal
     event = wait_for_event(event_id, state=EventState.FINISHED.value)
-    assert event.score == "0-0"
+    assert str(event.score) == "0-0"
 
     dead = read_topic(stack.broker.address, topics.dlq(topics.EVENTS))
     reasons = {

@@ -87,7 +87,9 @@ def outcome(engine: Engine | None) -> dict[str, list[tuple[Any, ...]]]:
     """What the matches left, without log positions and write times (two logs differ in those)."""
     with Session(engine or get_engine()) as session:
         events = session.exec(
-            select(Event.id, Event.state, Event.score).where(Event.type == "replicas")
+            select(col(Event.id), col(Event.state), col(Event.score)).where(
+                Event.type == "replicas"
+            )
         ).all()
         bets = session.exec(
             select(Bet.id, Bet.market, Bet.state)

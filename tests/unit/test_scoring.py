@@ -1,11 +1,37 @@
-"""`score_bet`: a bet's state as a pure function of (market, event state, score)."""
+"""`score_bet`: a bet's state from (market, event state, score); and what moves bets."""
+
+import dataclasses
+import inspect
+import uuid
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from betting.domain import BetState, EventState, Market, Score, score_bet
-from tests.unit.strategies import FAST, event_states, goals, markets, scores
+from betting.domain import (
+    SCORING_INPUTS,
+    BetState,
+    EventFacts,
+    EventState,
+    Market,
+    Score,
+    changed_fields,
+    moves_bets,
+    score_bet,
+)
+from betting.messages import EventUpdated, encode
+from betting.models import EventUpdate
+from functions.bet_scorer.score import Scorer
+from tests.unit.strategies import (
+    EVENT_DATE,
+    FAST,
+    event_states,
+    goals,
+    make_facts,
+    markets,
+    scores,
+)
 
 TEAM_1, TEAM_2, DRAW = Market.TEAM_1, Market.TEAM_2, Market.DRAW
 SETTLED = {BetState.WINNING: BetState.WIN, BetState.LOSING: BetState.LOSE}
@@ -192,3 +218,87 @@ def test_scoring_is_a_pure_function_of_its_inputs(
         score_bet(*other)
     # An equal but distinct Score object must give the same answer as the original.
     assert score_bet(market, state, Score(score.team_1, score.team_2)) is first
+
+
+# --- What moves bets ----------------------------------------------------------------------
+
+
+def test_the_scoring_inputs_are_what_score_bet_reads_of_an_event() -> None:
+    assert set(inspect.signature(score_bet).parameters) - {"market"} == SCORING_INPUTS
+
+
+@pytest.mark.parametrize(
+    ("changed", "moves"),
+    [
+        ({"state"}, True),
+        ({"score"}, True),
+        ({"state", "score", "odds"}, True),
+        ({"odds", "team_1", "team_2", "type", "event_date", "deadline"}, False),
+        (set(), False),
+    ],
+)
+def test_only_a_change_of_state_or_score_moves_bets(changed: set[str], moves: bool) -> None:
+    assert moves_bets(changed) is moves
+
+
+@FAST
+@given(
+    before=st.builds(make_facts, state=event_states, score=scores),
+    changes=st.fixed_dictionaries(
+        {},
+        optional={
+            "state": event_states,
+            "score": scores,
+            "team_1": st.sampled_from(["Ajax", "Feyenoord"]),
+            "deadline": st.just(EVENT_DATE),
+        },
+    ),
+)
+def test_bets_keep_their_state_unless_a_change_moves_them(
+    before: EventFacts, changes: dict[str, Any]
+) -> None:
+    after = dataclasses.replace(before, **changes)
+    changed = changed_fields(before, after)
+    assert changed == {name for name, value in changes.items() if getattr(before, name) != value}
+    # The event writer moves score_version exactly when state or score takes a new value.
+    assert moves_bets(changed) == ((before.state, before.score) != (after.state, after.score))
+    if not moves_bets(changed):
+        for market in Market:
+            kept = score_bet(market, after.state, after.score)
+            assert kept is score_bet(market, before.state, before.score)
+
+
+def _update(changes: dict[str, Any]) -> bytes:
+    message = EventUpdated(
+        event_id=uuid.uuid4(),
+        sent_at=EVENT_DATE,
+        changes=EventUpdate.model_validate(changes),
+    )
+    return encode(message)
+
+
+def _no_database() -> None:
+    raise AssertionError("the scorer went to the database")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"odds": {"team_1": "1.50", "team_2": "2.00", "draw": "3.00"}},
+        {"team_1": "Feyenoord", "deadline": "2030-06-01T16:00:00Z"},
+    ],
+)
+def test_the_scorer_passes_over_a_change_that_moves_no_bets(
+    changes: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("functions.bet_scorer.score.get_engine", _no_database)
+    assert list(Scorer()(_update(changes), partition=0, offset=1)) == []
+
+
+@pytest.mark.parametrize("changes", [{"state": "active"}, {"score": "1-0", "type": "hockey"}])
+def test_the_scorer_rescores_after_a_change_that_may_move_bets(
+    changes: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("functions.bet_scorer.score.get_engine", _no_database)
+    with pytest.raises(AssertionError, match="went to the database"):
+        list(Scorer()(_update(changes), partition=0, offset=1))
