@@ -24,6 +24,17 @@ TEST_SETTINGS = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`integration` marks exactly the tests that need the session's servers (pyproject.toml)."""
+    for item in items:
+        # fixturenames is the whole closure: a test that reaches `stack` through another
+        # fixture (`client`, `functions`, ...) needs the servers as much as one that names it.
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+        elif item.get_closest_marker("e2e") is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked e2e but uses no servers")
+
+
 @dataclass
 class Stack:
     postgres: local.Postgres

@@ -21,8 +21,6 @@ from gateway.producer import EventPublisher
 from launcher.local import free_port
 from tests.api.conftest import Caller, soon
 
-pytestmark = pytest.mark.integration
-
 
 def signed(claims: dict[str, Any], secret: str | None = None) -> dict[str, str]:
     token = jwt.encode(claims, secret or get_settings().auth_secret, algorithm=ALGORITHM)

@@ -28,10 +28,14 @@ IMAGE_REPOSITORY = "betting"
 KUBERNETES_VERSIONS = tuple(os.environ.get("DEPLOY_KUBERNETES_VERSIONS", "1.25,1.37").split(","))
 
 
+# The KEDA CRDs and the Compose spec, copied from upstream (their README says from where).
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
 def schemas_dir() -> Path:
-    """The KEDA CRDs and the Compose spec: $DEPLOY_SCHEMAS_DIR, else ../shared/schemas."""
+    """The schemas the checks validate against: $DEPLOY_SCHEMAS_DIR (to try others), else ours."""
     configured = os.environ.get("DEPLOY_SCHEMAS_DIR")
-    return Path(configured) if configured else REPO.parent / "shared" / "schemas"
+    return Path(configured) if configured else SCHEMAS
 
 
 Manifest = dict[str, Any]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
@@ -91,9 +91,17 @@ class Log:
     def __init__(self, brokers: str) -> None:
         self._producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
 
-    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> None:
-        self._producer.produce(topic, key=key, value=value)
+    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> tuple[int, int]:
+        """Produce and wait for the ack; return where the message landed (partition, offset)."""
+        landed: list[tuple[int, int]] = []
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            assert error is None, error
+            landed.append((message.partition(), message.offset()))
+
+        self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
         assert self._producer.flush(10) == 0
+        return landed[0]
 
     def create_event(self, **overrides: Any) -> uuid.UUID:
         event_id = overrides.pop("event_id", None) or uuid.uuid4()
@@ -112,13 +120,15 @@ class Log:
         self.send(topics.EVENTS, str(event_id), encode(message))
         return event_id
 
-    def update_event(self, event_id: uuid.UUID, **changes: Any) -> None:
+    def update_event(self, event_id: uuid.UUID, **changes: Any) -> int:
+        """Publish a change; return its offset (the version it gives the event)."""
         message = EventUpdated(
             event_id=event_id,
             sent_at=datetime.now(UTC),
             changes=EventUpdate.model_validate(changes),
         )
-        self.send(topics.EVENTS, str(event_id), encode(message))
+        _, offset = self.send(topics.EVENTS, str(event_id), encode(message))
+        return offset
 
 
 @pytest.fixture(scope="session")
@@ -210,6 +220,28 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     finally:
         consumer.close()
     return messages
+
+
+def committed_offset(brokers: str, group: str, topic: str, partition: int) -> int:
+    """The next offset `group` will read from the partition (negative if it has committed none)."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        [position] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        offset: int = position.offset
+        return offset
+    finally:
+        consumer.close()
+
+
+def wait_until_consumed(
+    brokers: str, group: str, topic: str, partition: int, offset: int, timeout_s: float = 30.0
+) -> None:
+    """Wait until `group` has committed past `offset`: that message is processed and written."""
+    wait_for(
+        lambda: committed_offset(brokers, group, topic, partition) > offset,
+        timeout_s,
+        f"{group} to consume {topic}[{partition}]@{offset}",
+    )
 
 
 def group_caught_up(brokers: str, group: str, topic: str) -> bool:

@@ -22,6 +22,8 @@ from launcher import local
 from tests.conftest import Stack
 from tests.integration.conftest import event_over_http, publish_event, wait_for
 
+pytestmark = pytest.mark.e2e
+
 
 class DevStack:
     def __init__(self, stack: Stack, own_servers: bool = True) -> None:

@@ -5,6 +5,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import httpx
+import pytest
 
 from betting.auth import Role
 from betting.domain import BetState, EventState, Market, Score, score_bet
@@ -15,6 +16,8 @@ from tests.integration.conftest import (
     publish_event,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 ODDS = {"team_1": "2.15", "team_2": "3.40", "draw": "2.95"}
 STAKES = {"ana": "10.00", "ben": "7.35", "chloe": "0.99"}

@@ -4,10 +4,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from betting import topics
 from betting.domain import BetState, EventState, Market
 from betting.messages import BetScored, encode
 from betting.models import Bet
+from tests.conftest import Stack
 from tests.integration.conftest import (
     Functions,
     Log,
@@ -15,7 +18,10 @@ from tests.integration.conftest import (
     read_topic,
     wait_for,
     wait_for_event,
+    wait_until_consumed,
 )
+
+pytestmark = pytest.mark.e2e
 
 WIN = {
     Market.TEAM_1: BetState.WINNING,
@@ -29,13 +35,22 @@ def test_event_messages_are_applied_in_log_order(functions: Functions, log: Log)
     log.update_event(event_id, state="active")
     log.update_event(event_id, score="1-0")
     log.update_event(event_id, score="1-1", odds={"team_1": "1.50", "team_2": "1.60", "draw": "9"})
-    log.update_event(event_id, state="finished", score="2-1")
+    last = log.update_event(event_id, state="finished", score="2-1")
 
     event = wait_for_event(event_id, state="finished")
     assert str(event.score) == "2-1"
     assert str(event.odds_draw) == "9.00"
-    assert event.version > event.created_at.timestamp() * 0  # a real log position
-    assert event.score_version == event.version
+    # The versions are the log position of the last message applied, which changed the score.
+    assert (event.version, event.score_version) == (last, last)
+
+
+def test_a_change_that_moves_no_bet_keeps_the_score_version(functions: Functions, log: Log) -> None:
+    event_id = log.create_event()
+    kickoff = log.update_event(event_id, state="active", score="1-0")
+    odds = log.update_event(event_id, odds={"team_1": "1.50", "team_2": "1.60", "draw": "9"})
+
+    event = wait_for_event(event_id, version=odds)
+    assert event.score_version == kickoff
 
 
 def test_bets_follow_the_match(
@@ -114,7 +129,7 @@ def test_poison_bet_update_is_dead_lettered_and_writer_carries_on(
 
 
 def test_stale_bet_update_never_overwrites_a_newer_one(
-    functions: Functions, log: Log, place_bet: Callable[..., Bet]
+    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Stack
 ) -> None:
     event_id = log.create_event()
     wait_for_event(event_id)
@@ -129,8 +144,9 @@ def test_stale_bet_update_never_overwrites_a_newer_one(
     stale = BetScored(
         bet_id=bet.id, event_id=event_id, state=BetState.WINNING, version=event.score_version
     )
-    log.send(topics.BETS, str(bet.id), encode(stale))
-    marker_event = log.create_event()
-    log.update_event(marker_event, state="active")
-    wait_for_event(marker_event, state="active")
+    partition, offset = log.send(topics.BETS, str(bet.id), encode(stale))
+    # The bet writer commits an offset only once the batch before it is written.
+    wait_until_consumed(
+        stack.broker.address, topics.GROUPS.bet_writer, topics.BETS, partition, offset
+    )
     assert bet_states(event_id)[bet.id] == BetState.LOSING.value

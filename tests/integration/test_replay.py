@@ -3,6 +3,8 @@
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 from betting.domain import BetState, Market
 from betting.models import Bet
 from tests.conftest import Stack
@@ -15,6 +17,8 @@ from tests.integration.conftest import (
     wait_for_event,
     wait_until_idle,
 )
+
+pytestmark = pytest.mark.e2e
 
 
 def test_replay_with_fresh_consumer_groups_changes_no_row(
