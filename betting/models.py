@@ -282,7 +282,7 @@ class Event(SQLModel, table=True):
     odds_draw: Decimal = Field(sa_type=Numeric(12, 2))
     state: str = Field(sa_type=String(16))
     score: ScoreField = Field(sa_type=ScoreColumn())
-    # Log position of the last message applied (DESIGN rule 1).
+    # Log position of the last message applied (docs/DESIGN.md, rule 1).
     version: int = Field(sa_type=BigInteger)
     # Log position of the last message that changed state or score: the version bets are
     # scored at. The bet writer drops updates computed from an older one.

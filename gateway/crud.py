@@ -141,7 +141,7 @@ def _open_event(session: Session, event_id: uuid.UUID) -> Event:
     # FOR SHARE lets any number of placements on one event run side by side but conflicts
     # with the event writer's FOR UPDATE: a transition waits for the bets in flight to
     # commit, and a bet that comes after it waits for the transition, reads the new state
-    # and is refused (DESIGN rule 3).
+    # and is refused (docs/DESIGN.md, rule 3).
     event = _live_event(session, event_id, lock="share")
     if not is_open(EventState(event.state), event.deadline, _now()):
         raise Conflict("betting on this event is closed")

@@ -88,7 +88,7 @@ class Scorer:
         ):
             return
         with Session(get_engine()) as session:
-            # Rule 3: every bet accepted before this change is committed once the event row
-            # has it, and no bet is accepted after it.
+            # docs/DESIGN.md, rule 3: every bet accepted before this change is committed once
+            # the event row has it, and no bet is accepted after it.
             self._progress.wait(session, partition, offset)
             yield from bets_to_rescore(session=session, event_id=message.event_id)

@@ -18,8 +18,6 @@ from betting.db import get_engine
 from betting.models import Bet, Event
 from tests.api.conftest import Caller, MakeCaller, soon
 
-pytestmark = pytest.mark.integration
-
 MakeEvent = Callable[..., Event]
 MakeBet = Callable[..., dict[str, Any]]
 EditEvent = Callable[..., None]

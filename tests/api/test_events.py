@@ -16,8 +16,6 @@ from betting.messages import EventCreated, EventUpdated
 from betting.models import Event
 from tests.api.conftest import Caller, Received, soon
 
-pytestmark = pytest.mark.integration
-
 ReadTopic = Callable[..., list[Received]]
 MakeEvent = Callable[..., Event]
 MakeBet = Callable[..., dict[str, Any]]
@@ -437,11 +435,13 @@ def test_bad_list_parameters_are_422(client: TestClient, params: dict[str, Any])
 
 
 def test_the_list_defaults_to_fifty(client: TestClient, make_event: MakeEvent) -> None:
-    make_event()
+    kind = f"default-limit-{uuid.uuid4().hex[:8]}"
+    for _ in range(51):
+        make_event(type=kind)
 
-    page = client.get("/events").json()
+    page = client.get("/events", params={"type": kind}).json()
 
-    assert len(page["items"]) == min(page["total"], 50)
+    assert (len(page["items"]), page["total"]) == (50, 51)
 
 
 # --- GET /events/{id} ---------------------------------------------------------------------

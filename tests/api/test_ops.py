@@ -13,15 +13,13 @@ from sqlalchemy import Engine, create_engine
 
 from betting.auth import ALGORITHM, Role, mint_token
 from betting.db import get_engine
-from betting.devstack import free_port
 from betting.models import Event
 from betting.settings import get_settings
 from gateway.deps import get_publisher
 from gateway.main import app
 from gateway.producer import EventPublisher
+from launcher.local import free_port
 from tests.api.conftest import Caller, soon
-
-pytestmark = pytest.mark.integration
 
 
 def signed(claims: dict[str, Any], secret: str | None = None) -> dict[str, str]:

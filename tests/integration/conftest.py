@@ -9,16 +9,17 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from betting import devstack, topics
+from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
 from betting.domain import BetState, Market, potential_payout, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
+from launcher import local
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -42,11 +43,11 @@ class Functions:
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self.running: list[devstack.Component] = []
+        self.running: list[local.Component] = []
 
-    def start(self, command: str, **env: str) -> devstack.Component:
+    def start(self, command: str, **env: str) -> local.Component:
         name = f"{command}-{uuid.uuid4().hex[:6]}"
-        component = devstack.Component(
+        component = local.Component(
             command,
             env={**self._stack.env, **env},
             log_path=self._stack.workdir / f"{name}.log",
@@ -54,7 +55,7 @@ class Functions:
         self.running.append(component)
         return component
 
-    def start_all(self, **env: str) -> list[devstack.Component]:
+    def start_all(self, **env: str) -> list[local.Component]:
         return [self.start(command, **env) for command in FUNCTIONS]
 
     def stop_all(self) -> None:
@@ -90,9 +91,17 @@ class Log:
     def __init__(self, brokers: str) -> None:
         self._producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
 
-    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> None:
-        self._producer.produce(topic, key=key, value=value)
+    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> tuple[int, int]:
+        """Produce and wait for the ack; return where the message landed (partition, offset)."""
+        landed: list[tuple[int, int]] = []
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            assert error is None, error
+            landed.append((message.partition(), message.offset()))
+
+        self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
         assert self._producer.flush(10) == 0
+        return landed[0]
 
     def create_event(self, **overrides: Any) -> uuid.UUID:
         event_id = overrides.pop("event_id", None) or uuid.uuid4()
@@ -111,13 +120,15 @@ class Log:
         self.send(topics.EVENTS, str(event_id), encode(message))
         return event_id
 
-    def update_event(self, event_id: uuid.UUID, **changes: Any) -> None:
+    def update_event(self, event_id: uuid.UUID, **changes: Any) -> int:
+        """Publish a change; return its offset (the version it gives the event)."""
         message = EventUpdated(
             event_id=event_id,
             sent_at=datetime.now(UTC),
             changes=EventUpdate.model_validate(changes),
         )
-        self.send(topics.EVENTS, str(event_id), encode(message))
+        _, offset = self.send(topics.EVENTS, str(event_id), encode(message))
+        return offset
 
 
 @pytest.fixture(scope="session")
@@ -234,6 +245,28 @@ def dead_letters(brokers: str, topic: str) -> dict[str, list[str]]:
     return letters
 
 
+def committed_offset(brokers: str, group: str, topic: str, partition: int) -> int:
+    """The next offset `group` will read from the partition (negative if it has committed none)."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        [position] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        offset: int = position.offset
+        return offset
+    finally:
+        consumer.close()
+
+
+def wait_until_consumed(
+    brokers: str, group: str, topic: str, partition: int, offset: int, timeout_s: float = 30.0
+) -> None:
+    """Wait until `group` has committed past `offset`: that message is processed and written."""
+    wait_for(
+        lambda: committed_offset(brokers, group, topic, partition) > offset,
+        timeout_s,
+        f"{group} to consume {topic}[{partition}]@{offset}",
+    )
+
+
 def group_caught_up(brokers: str, group: str, topic: str) -> bool:
     """Whether `group` has committed everything currently in `topic`."""
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
@@ -280,8 +313,8 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture(scope="session")
 def gateway_url(stack: Stack) -> Iterator[str]:
     """The gateway as its own process, as it runs in production."""
-    port = devstack.free_port()
-    gateway = devstack.Component(
+    port = local.free_port()
+    gateway = local.Component(
         "gateway",
         env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
         log_path=stack.workdir / "gateway.log",

@@ -6,6 +6,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import httpx
+import pytest
 from sqlmodel import Session, select
 
 from betting.auth import Role
@@ -19,6 +20,8 @@ from tests.integration.conftest import (
     publish_event,
     wait_for,
 )
+
+pytestmark = pytest.mark.e2e
 
 ODDS = {"team_1": "2.15", "team_2": "3.40", "draw": "2.95"}
 STAKES = {"ana": "10.00", "ben": "7.35", "chloe": "0.99"}

@@ -13,6 +13,7 @@ from betting.db import get_engine
 from betting.domain import BetState, EventState, Market, settled_payout
 from betting.messages import BetScored, encode
 from betting.models import Bet
+from tests.conftest import Stack
 from tests.integration.conftest import (
     Functions,
     Log,
@@ -22,8 +23,11 @@ from tests.integration.conftest import (
     read_event,
     wait_for,
     wait_for_event,
+    wait_until_consumed,
     wait_until_idle,
 )
+
+pytestmark = pytest.mark.e2e
 
 WIN = {
     Market.TEAM_1: BetState.WINNING,
@@ -37,13 +41,22 @@ def test_event_messages_are_applied_in_log_order(functions: Functions, log: Log)
     log.update_event(event_id, state="active")
     log.update_event(event_id, score="1-0")
     log.update_event(event_id, score="1-1", odds={"team_1": "1.50", "team_2": "1.60", "draw": "9"})
-    log.update_event(event_id, state="finished", score="2-1")
+    last = log.update_event(event_id, state="finished", score="2-1")
 
     event = wait_for_event(event_id, state="finished")
     assert str(event.score) == "2-1"
     assert str(event.odds_draw) == "9.00"
-    assert event.version > event.created_at.timestamp() * 0  # a real log position
-    assert event.score_version == event.version
+    # The versions are the log position of the last message applied, which changed the score.
+    assert (event.version, event.score_version) == (last, last)
+
+
+def test_a_change_that_moves_no_bet_keeps_the_score_version(functions: Functions, log: Log) -> None:
+    event_id = log.create_event()
+    kickoff = log.update_event(event_id, state="active", score="1-0")
+    odds = log.update_event(event_id, odds={"team_1": "1.50", "team_2": "1.60", "draw": "9"})
+
+    event = wait_for_event(event_id, version=odds)
+    assert event.score_version == kickoff
 
 
 def test_bets_follow_the_match(
@@ -89,7 +102,7 @@ def test_bets_follow_the_match(
 
 
 def test_a_cancelled_match_voids_every_bet_and_pays_the_stakes_back(
-    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Any
+    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Stack
 ) -> None:
     event_id = log.create_event()
     wait_for_event(event_id)
@@ -120,7 +133,7 @@ def test_a_cancelled_match_voids_every_bet_and_pays_the_stakes_back(
 
 
 def test_a_team_change_on_an_event_with_bets_is_dead_lettered_and_odds_still_change(
-    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Any
+    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Stack
 ) -> None:
     event_id = log.create_event(team_1="Ajax", team_2="PSV")
     wait_for_event(event_id)
@@ -161,7 +174,7 @@ def test_poison_and_illegal_event_messages_are_dead_lettered(
 
 
 def test_poison_bet_update_is_dead_lettered_and_writer_carries_on(
-    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Any
+    functions: Functions, log: Log, place_bet: Callable[..., Bet], stack: Stack
 ) -> None:
     event_id = log.create_event()
     wait_for_event(event_id)
@@ -183,7 +196,7 @@ def test_a_stale_or_repeated_bet_update_never_overwrites_a_newer_one(
     functions: Functions,
     log: Log,
     place_bet: Callable[..., Bet],
-    stack: Any,
+    stack: Stack,
     change: dict[str, str],
     after: BetState,
 ) -> None:
@@ -201,7 +214,10 @@ def test_a_stale_or_repeated_bet_update_never_overwrites_a_newer_one(
     # A late copy of the update from before the change, and a repeat of the one after it.
     for state, version in [(BetState.WINNING, live.score_version), (after, newer.score_version)]:
         late = BetScored(bet_id=bet.id, event_id=event_id, state=state, version=version)
-        log.send(topics.BETS, str(bet.id), encode(late))
-    wait_until_idle(stack.broker.address)
+        partition, offset = log.send(topics.BETS, str(bet.id), encode(late))
+    # The bet writer commits an offset only once the batch before it is written.
+    wait_until_consumed(
+        stack.broker.address, topics.GROUPS.bet_writer, topics.BETS, partition, offset
+    )
     assert bet_states(event_id)[bet.id] == after.value
     assert payouts(event_id) == {bet.id: settled_payout(after, bet.amount, bet.potential_payout)}

@@ -5,10 +5,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from betting.auth import Role
 from betting.domain import BetState
 from tests.integration.conftest import Functions, bearer, publish_event, wait_for
+
+pytestmark = pytest.mark.e2e
 
 PLACERS = 8
 

@@ -4,6 +4,8 @@ cancelled one alike: states, payouts and versions stay as they are."""
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 from betting.domain import BetState, Market
 from betting.models import Bet
 from tests.conftest import Stack
@@ -16,6 +18,8 @@ from tests.integration.conftest import (
     wait_for_event,
     wait_until_idle,
 )
+
+pytestmark = pytest.mark.e2e
 
 
 def test_replay_with_fresh_consumer_groups_changes_no_row(

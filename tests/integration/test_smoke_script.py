@@ -4,8 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from betting.auth import Role, mint_token
 from tests.integration.conftest import Functions
+
+pytestmark = pytest.mark.e2e
 
 SMOKE = Path(__file__).resolve().parents[2] / "scripts" / "smoke.py"
 
@@ -29,10 +33,3 @@ def test_kind_smoke_script_plays_a_match_against_the_running_system(
         timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_deploy_scripts_are_valid_bash() -> None:
-    scripts = sorted(SMOKE.parent.glob("*.sh"))
-    assert scripts
-    for script in scripts:
-        subprocess.run(["bash", "-n", str(script)], check=True)
