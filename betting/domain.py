@@ -271,3 +271,56 @@ def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts
     updated = dataclasses.replace(current, **{**changes, "state": new_state})
     check_event(updated)
     return updated
+
+
+@dataclass(frozen=True)
+class MarketTotals:
+    """The bets on one market of an event: how many, their stakes, what they pay if it wins."""
+
+    bets: int = 0
+    stake: Decimal = Decimal("0.00")
+    potential_payout: Decimal = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class Book:
+    """The operator's position on an event, from the totals of its bets per market."""
+
+    markets: Mapping[Market, MarketTotals]
+
+    @classmethod
+    def of(cls, totals: Mapping[Market, MarketTotals]) -> "Book":
+        """Every market, those nobody bet on at zero."""
+        return cls({market: totals.get(market, MarketTotals()) for market in Market})
+
+    @property
+    def bets(self) -> int:
+        return sum(totals.bets for totals in self.markets.values())
+
+    @property
+    def stake(self) -> Decimal:
+        return sum((totals.stake for totals in self.markets.values()), Decimal("0.00"))
+
+    def result_if(self, outcome: Market) -> Decimal:
+        """What the operator keeps if `outcome` happens: every stake in, the winnings of the
+        bets on that market out."""
+        return self.stake - self.markets[outcome].potential_payout
+
+    def settled_result(self, state: EventState, score: Score) -> Decimal | None:
+        """What the operator keeps once every bet of a finished or cancelled event is settled:
+        every stake in, every payout out; None while the event can still change.
+
+        A payout depends only on the bet's state, linearly on its stake and potential payout
+        (`settled_payout`), and all bets of a market share their final state: so a market's
+        payouts are `settled_payout` of its totals.
+        """
+        if state not in FINAL_STATES:
+            return None
+        paid = Decimal("0.00")
+        for market, totals in self.markets.items():
+            payout = settled_payout(
+                score_bet(market, state, score), totals.stake, totals.potential_payout
+            )
+            assert payout is not None, "a final event settles every bet"
+            paid += payout
+        return self.stake - paid

@@ -21,7 +21,21 @@ from pydantic import (
     Field as PydanticField,
 )
 from pydantic_core import PydanticCustomError
-from sqlalchemy import BigInteger, Column, DateTime, Dialect, ForeignKey, Index, Numeric, String
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Identity,
+    Index,
+    Numeric,
+    SmallInteger,
+    String,
+    Uuid,
+    func,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -390,6 +404,47 @@ class Bet(SQLModel, table=True):
     scored_version: int = Field(default=-1, sa_type=BigInteger)
     date_created: datetime = Field(sa_type=DateTime(timezone=True))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class BookTotal(SQLModel, table=True):
+    """Running totals of one market of an event, in one of several shards.
+
+    Kept by database triggers on `bets` (migration 0003) as bets are placed, changed and
+    withdrawn, so the book sums a few rows instead of every bet. A bet counts in the shard its
+    id picks: concurrent placements on one event update different rows, not one hot row.
+    """
+
+    __tablename__ = "book_totals"
+
+    event_id: uuid.UUID = Field(sa_column=Column(ForeignKey("events.id"), primary_key=True))
+    market: str = Field(primary_key=True, sa_type=String(16))
+    shard: int = Field(primary_key=True, sa_type=SmallInteger)
+    bets: int = Field(sa_type=BigInteger)
+    stake: Decimal = Field(sa_type=Numeric(38, 2))
+    potential_payout: Decimal = Field(sa_type=Numeric(38, 2))
+
+
+class BetChange(SQLModel, table=True):
+    """The bet states one transaction wrote, in the order written: the live stream's log.
+
+    `xid` is the writing transaction's id (`pg_current_xact_id()`); position `n` of the
+    arrays is one change. Readers take only entries of transactions that can no longer be
+    running (docs/DESIGN.md, "The bet stream"), so a late commit is never skipped.
+    """
+
+    __tablename__ = "bet_changes"
+    __table_args__ = (Index("ix_bet_changes_recorded_at", "recorded_at"),)
+
+    xid: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    seq: int = Field(sa_column=Column(BigInteger, Identity(always=True), primary_key=True))
+    bet_ids: list[uuid.UUID] = Field(sa_column=Column(ARRAY(Uuid), nullable=False))
+    event_ids: list[uuid.UUID] = Field(sa_column=Column(ARRAY(Uuid), nullable=False))
+    user_ids: list[str] = Field(sa_column=Column(ARRAY(String(255)), nullable=False))
+    states: list[str] = Field(sa_column=Column(ARRAY(String(16)), nullable=False))
+    times: list[datetime] = Field(sa_column=Column(ARRAY(DateTime(timezone=True)), nullable=False))
+    recorded_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
 
 
 class IdempotencyKey(SQLModel, table=True):
