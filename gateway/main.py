@@ -20,7 +20,7 @@ from betting.settings import get_settings
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.producer import BrokerUnavailable, EventPublisher
-from gateway.routers import bets, events, ops
+from gateway.routers import bets, book, events, ops
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ app = FastAPI(
 )
 app.add_middleware(MetricsMiddleware)
 app.include_router(events.router)
+app.include_router(book.router)
 app.include_router(bets.router)
 app.include_router(ops.router)
 

@@ -4,12 +4,15 @@ Entities (events, bets, pages) are defined once, in `betting.models`.
 """
 
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from betting.domain import BetState, EventState, Market
-from betting.models import Money
+from betting.domain import BetState, Book, EventState, Market
+from betting.models import Event, Money, Payout, ScoreField
+
+T = TypeVar("T")
 
 # Postgres takes OFFSET as a bigint; anything larger is invalid input, not a server error.
 MAX_OFFSET = 2**63 - 1
@@ -88,3 +91,63 @@ def created_at(code: int, description: str) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI entry of a success that points at a new resource."""
     location = {"description": "Where the resource can be read.", "schema": {"type": "string"}}
     return {code: {"description": description, "headers": {"Location": location}}}
+
+
+class PerMarket(BaseModel, Generic[T]):
+    """One value for each market (and so for each outcome of the match)."""
+
+    team_1: T
+    team_2: T
+    draw: T
+
+    @classmethod
+    def of(cls, values: Mapping[Market, T]) -> "PerMarket[T]":
+        return cls(**{market.value: values[market] for market in Market})
+
+
+class MarketBook(BaseModel):
+    bets: int = Field(description="How many bets are on this market.")
+    stake: Payout = Field(description="Their stakes added up.")
+    potential_payout: Payout = Field(description="What they pay if this outcome happens.")
+
+
+class BookPublic(BaseModel):
+    """The bookmaker's position on an event, computed from its bets."""
+
+    event_id: uuid.UUID
+    state: EventState
+    score: ScoreField
+    bets: int = Field(description="Bets on the event.")
+    stake: Payout = Field(description="Every stake on the event added up.")
+    markets: PerMarket[MarketBook]
+    result_if: PerMarket[Payout] = Field(
+        description="The operator's result if this outcome happens: every stake less the "
+        "potential payouts of the bets on that market (negative: a loss)."
+    )
+    result: Payout | None = Field(
+        description="Once the event is finished or cancelled: every stake less every payout "
+        "(a void bet pays its stake back); null while it can still change."
+    )
+
+    @classmethod
+    def from_book(cls, event: Event, book: Book) -> "BookPublic":
+        facts = event.to_facts()
+        return cls(
+            event_id=event.id,
+            state=facts.state,
+            score=facts.score,
+            bets=book.bets,
+            stake=book.stake,
+            markets=PerMarket[MarketBook].of(
+                {
+                    market: MarketBook(
+                        bets=totals.bets,
+                        stake=totals.stake,
+                        potential_payout=totals.potential_payout,
+                    )
+                    for market, totals in book.markets.items()
+                }
+            ),
+            result_if=PerMarket[Payout].of({market: book.result_if(market) for market in Market}),
+            result=book.settled_result(facts.state, facts.score),
+        )
