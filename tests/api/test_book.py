@@ -43,7 +43,10 @@ def settle(edit_event: EditEvent, event: Event, state: str, score: str) -> None:
 
 def stored_payouts(event_id: uuid.UUID) -> Decimal:
     with Session(get_engine()) as session:
-        return session.exec(select(func.sum(Bet.payout)).where(col(Bet.event_id) == event_id)).one()
+        query = select(func.sum(Bet.payout)).where(col(Bet.event_id) == event_id)
+        total = session.exec(query).one()
+    assert total is not None, "no bet is settled"
+    return total
 
 
 @pytest.fixture
