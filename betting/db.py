@@ -6,19 +6,31 @@ from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
+from typing import cast as cast_type
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     ColumnExpressionArgument,
     Engine,
+    Insert,
+    Table,
+    TextClause,
+    Update,
     and_,
     case,
+    cast,
+    column,
     create_engine,
+    func,
+    insert,
+    inspect,
     literal,
     null,
     text,
     update,
 )
+from sqlalchemy.types import Text
 from sqlmodel import Session, col, select
 
 from betting.domain import (
@@ -30,7 +42,7 @@ from betting.domain import (
     Settlement,
     score_bet,
 )
-from betting.models import Bet, Event
+from betting.models import Bet, BetChange, Event
 from betting.settings import get_settings
 
 
@@ -123,18 +135,59 @@ def payout_sql(
     )
 
 
+BET_CHANGES_CHANNEL = "bet_changes"
+"""What an append to `bet_changes` notifies (migration 0003's trigger); the gateway listens."""
+
+# What the log keeps of each changed bet, in `BetChange`'s order: which bet, whose, on what
+# event, its new state, and the time it now shows.
+_CHANGED = ("id", "event_id", "user_id", "state", "updated_at")
+
+
+def returning_changed(alias: str) -> str:
+    """The RETURNING clause `log_changes` needs of an `UPDATE bets AS alias` written as text."""
+    return "RETURNING " + ", ".join(f"{alias}.{name}" for name in _CHANGED)
+
+
+def log_changes(update_bets: TextClause | Update) -> Insert:
+    """`update_bets` and, in the same statement, one entry in the bet stream's log (its
+    transaction's id, then the bets it changed as parallel arrays); nothing if none changed.
+
+    A text statement must end with `returning_changed`. One row per statement, not per bet,
+    so a batch of thousands of updates adds one small insert, and one notification.
+    """
+    columns = [inspect(Bet).local_table.c[name] for name in _CHANGED]
+    if isinstance(update_bets, TextClause):
+        changed = update_bets.columns(*(column(c.name, c.type) for c in columns)).cte("changed")
+    else:
+        changed = update_bets.returning(*columns).cte("changed")
+    # pg_current_xact_id() is an xid8: as text, then bigint, which holds it for ever.
+    xid = cast(cast(func.pg_current_xact_id(), Text), BigInteger)
+    # The table, not the entity: an ORM insert with parameters would be taken for a bulk insert.
+    return insert(cast_type(Table, inspect(BetChange).local_table)).from_select(
+        ["xid", "bet_ids", "event_ids", "user_ids", "states", "times"],
+        select(xid, *(func.array_agg(changed.c[name]) for name in _CHANGED)).having(
+            func.count() > 0
+        ),
+    )
+
+
 def settle_bets(session: Session, event_id: uuid.UUID, facts: EventFacts) -> None:
-    """Give the event's stale bets, in place, the state its facts say and what that pays."""
+    """Give the event's stale bets, in place, the state its facts say and what that pays;
+    the bet stream sees each change."""
     for stale in stale_bets(event_id, facts):
         target = stale.target.value
         session.execute(
-            update(Bet)
-            .where(stale.where)
-            .values(
-                state=target,
-                payout=payout_sql(
-                    literal(target), amount=col(Bet.amount), potential=col(Bet.potential_payout)
-                ),
+            log_changes(
+                update(Bet)
+                .where(stale.where)
+                .values(
+                    state=target,
+                    payout=payout_sql(
+                        literal(target),
+                        amount=col(Bet.amount),
+                        potential=col(Bet.potential_payout),
+                    ),
+                )
             )
         )
 

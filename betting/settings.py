@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     # Lag with no committed progress for this long counts as stalled.
     stall_after_s: float = Field(default=120.0, gt=0)
     log_level: str = "INFO"
+    # The bet stream sends a comment line at least this often (the contract says 15 s at most),
+    # so proxies keep the connection and clients can tell a quiet stream from a dead one.
+    stream_keepalive_s: float = Field(default=15.0, gt=0, le=15)
+    # Changes a bet stream subscriber may have waiting; one more and it is dropped as too slow
+    # (it resumes from its cursor). Bounds the gateway's memory per subscriber.
+    stream_queue_size: int = Field(default=1000, ge=1)
+    # How long the bet stream's log keeps a change: how long a client may be away and still
+    # resume from its cursor without a gap.
+    stream_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
     gateway_port: int = Field(default=8000, ge=1, le=65535)
 
 

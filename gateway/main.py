@@ -20,7 +20,7 @@ from betting.settings import get_settings
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.producer import BrokerUnavailable, EventPublisher
-from gateway.routers import bets, book, events, ops
+from gateway.routers import bets, book, events, ops, stream
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ app = FastAPI(
 app.add_middleware(MetricsMiddleware)
 app.include_router(events.router)
 app.include_router(book.router)
+app.include_router(stream.router)  # before bets: /bets/{bet_id} would take 'stream'
 app.include_router(bets.router)
 app.include_router(ops.router)
 

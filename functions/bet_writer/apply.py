@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, literal_column, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, TIMESTAMP, UUID
 from sqlmodel import Session
 
-from betting.db import payout_sql
+from betting.db import log_changes, payout_sql, returning_changed
 from betting.messages import BetScored, decode_bet_scored
 from betting.streams import LogRecord, Rejected, decode_all
 
@@ -22,7 +22,7 @@ _PAYOUT = payout_sql(
 # nothing) and was computed from the event's current score: an update from an older score
 # is dropped, because the scorer has already compared the bet with the newer one. Locking
 # the events FOR SHARE makes that check and the write atomic with respect to the event writer.
-_APPLY = text(f"""
+_UPDATE = text(f"""
     WITH updates AS (
         SELECT * FROM unnest(:ids, :event_ids, :states, :versions, :times)
             AS u(id, event_id, state, version, at)
@@ -42,6 +42,7 @@ _APPLY = text(f"""
       AND b.event_id = u.event_id
       AND b.scored_version < u.version
       AND e.score_version = u.version
+    {returning_changed("b")}
 """).bindparams(
     bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
     bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
@@ -49,6 +50,8 @@ _APPLY = text(f"""
     bindparam("versions", type_=ARRAY(BIGINT)),
     bindparam("times", type_=ARRAY(TIMESTAMP(timezone=True))),
 )
+# The same statement appends what it changed to the bet stream's log: one entry per batch.
+_APPLY = log_changes(_UPDATE)
 
 
 def apply_bet_updates(*, session: Session, topic: str, records: list[LogRecord]) -> list[Rejected]:

@@ -195,11 +195,13 @@ def test_the_openapi_document_describes_the_contract(client: TestClient) -> None
         ("/events/{event_id}", "get"),
         ("/events/{event_id}", "patch"),
         ("/events/{event_id}", "delete"),
+        ("/events/{event_id}/book", "get"),
         ("/bets", "post"),
         ("/bets", "get"),
         ("/bets/{bet_id}", "get"),
         ("/bets/{bet_id}", "patch"),
         ("/bets/{bet_id}", "delete"),
+        ("/bets/stream", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -212,6 +214,8 @@ def test_the_openapi_document_describes_the_contract(client: TestClient) -> None
         "204", "401", "403", "404", "409", "422", "503"
     }  # fmt: skip
     assert statuses("/bets", "post") == {"201", "401", "403", "404", "409", "422", "503"}
+    assert statuses("/events/{event_id}/book", "get") == {"200", "401", "403", "404", "422", "503"}
+    assert statuses("/bets/stream", "get") == {"200", "401", "422", "503"}
     assert statuses("/bets/{bet_id}", "patch") == {
         "200", "401", "403", "404", "409", "422", "503"
     }  # fmt: skip

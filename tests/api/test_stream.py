@@ -1,0 +1,311 @@
+"""The bet stream: GET /bets/stream, fed by the bet writer's own statement (no pipeline)."""
+
+import json
+import queue
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from unittest.mock import ANY
+
+import pytest
+from fastapi.testclient import TestClient
+
+from betting.db import session_scope
+from betting.domain import BetState
+from betting.messages import BetScored, encode
+from betting.models import Event
+from betting.streams import LogRecord
+from functions.bet_writer.apply import apply_bet_updates
+from tests.api.conftest import Caller, MakeCaller
+
+MakeEvent = Callable[..., Event]
+MakeBet = Callable[..., dict[str, Any]]
+EditEvent = Callable[..., None]
+
+WAIT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Sse:
+    """One Server-Sent Event as a client reads it."""
+
+    event: str
+    id: str
+    data: dict[str, Any]
+
+
+class Stream:
+    """A client of the stream: what it received, read on a thread so a test can wait."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._received: queue.Queue[Sse | str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, args=(lines,), daemon=True)
+        self._reader.start()
+
+    def _read(self, lines: Iterator[str]) -> None:
+        fields: dict[str, str] = {}
+        try:
+            for line in lines:
+                if line.startswith(":"):
+                    self._received.put(line)
+                elif line:
+                    name, _, value = line.partition(": ")
+                    fields[name] = value
+                elif fields:
+                    data = json.loads(fields["data"])
+                    self._received.put(Sse(fields["event"], fields["id"], data))
+                    fields = {}
+        except Exception:  # the test closed the stream
+            return
+
+    def next(self) -> Sse | str:
+        try:
+            return self._received.get(timeout=WAIT_S)
+        except queue.Empty:
+            pytest.fail(f"nothing on the stream for {WAIT_S} s")
+
+    def events(self, count: int) -> list[Sse]:
+        """The next `count` bet events (comments in between are skipped)."""
+        found: list[Sse] = []
+        while len(found) < count:
+            item = self.next()
+            if isinstance(item, Sse):
+                found.append(item)
+        return found
+
+    def until_live(self) -> list[Sse]:
+        """The events up to the comment that says the stream is live."""
+        found: list[Sse] = []
+        while True:
+            item = self.next()
+            if isinstance(item, Sse):
+                found.append(item)
+            elif item.startswith(": live"):
+                return found
+
+    def nothing_more(self) -> bool:
+        """No bet event arrives within a moment (comments do not count)."""
+        try:
+            while True:
+                if isinstance(self._received.get(timeout=1.0), Sse):
+                    return False
+        except queue.Empty:
+            return True
+
+
+@pytest.fixture
+def open_stream(client: TestClient) -> Callable[..., Any]:
+    """`with open_stream(caller, params, last_event_id) as stream:` once it is live."""
+
+    @contextmanager
+    def open_it(
+        caller: Caller, params: dict[str, str] | None = None, last_event_id: str | None = None
+    ) -> Iterator[tuple[Stream, list[Sse]]]:
+        headers = dict(caller.headers)
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        with client.stream("GET", "/bets/stream", headers=headers, params=params) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            stream = Stream(response.iter_lines())
+            missed = stream.until_live()
+            yield stream, missed
+
+    return open_it
+
+
+@pytest.fixture
+def score(edit_event: EditEvent) -> Callable[..., None]:
+    """`score(event, version, {bet_id: state})`: the event moves to `version` and the bet
+    writer applies those updates, as the pipeline would."""
+
+    def apply(event: Event, version: int, states: dict[str, BetState]) -> None:
+        edit_event(event.id, state="active", score_version=version, version=version)
+        records = [
+            LogRecord(
+                0,
+                n,
+                1_700_000_000_000 + version,
+                bet_id,
+                encode(
+                    BetScored(
+                        bet_id=uuid.UUID(bet_id), event_id=event.id, state=state, version=version
+                    )
+                ),
+            )
+            for n, (bet_id, state) in enumerate(states.items())
+        ]
+        with session_scope() as session:
+            assert apply_bet_updates(session=session, topic="bets.state", records=records) == []
+
+    return apply
+
+
+def test_a_player_sees_each_state_change_of_their_own_bets_as_get_shows_the_bet(
+    client: TestClient,
+    make_caller: MakeCaller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    open_stream: Callable[..., Any],
+    score: Callable[..., None],
+) -> None:
+    ana, ben = make_caller(), make_caller()
+    event = make_event()
+    mine = [make_bet(ana, event_id=str(event.id), market=m) for m in ("team_1", "draw")]
+    theirs = make_bet(ben, event_id=str(event.id), market="team_1")
+
+    with open_stream(ana) as (stream, missed):
+        assert missed == []
+        score(event, 1, {mine[0]["id"]: BetState.WINNING, theirs["id"]: BetState.WINNING})
+        score(event, 2, {mine[1]["id"]: BetState.WINNING, mine[0]["id"]: BetState.LOSING})
+        received = stream.events(3)
+        assert stream.nothing_more()
+
+    assert {e.event for e in received} == {"bet"}
+    assert (received[0].data["id"], received[0].data["state"]) == (mine[0]["id"], "winning")
+    # One transaction's changes come in the order the writer wrote them.
+    assert {(e.data["id"], e.data["state"]) for e in received[1:]} == {
+        (mine[1]["id"], "winning"),
+        (mine[0]["id"], "losing"),
+    }
+    assert received[0].data == {**mine[0], "state": "winning", "updated_at": ANY}
+    for bet in mine:
+        current = client.get(f"/bets/{bet['id']}", headers=ana.headers).json()
+        assert [e.data for e in received if e.data["id"] == bet["id"]][-1] == current
+
+
+def test_an_operator_sees_every_bet_or_one_events(
+    make_caller: MakeCaller,
+    operator: Caller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    open_stream: Callable[..., Any],
+    score: Callable[..., None],
+) -> None:
+    first, second = make_event(), make_event()
+    on_first = make_bet(make_caller(), event_id=str(first.id))
+    on_second = make_bet(make_caller(), event_id=str(second.id))
+
+    with (
+        open_stream(operator) as (everything, _),
+        open_stream(operator, params={"event_id": str(second.id)}) as (one_event, _),
+    ):
+        score(first, 1, {on_first["id"]: BetState.WINNING})
+        score(second, 1, {on_second["id"]: BetState.LOSING})
+
+        seen = {e.data["id"]: e.data["state"] for e in everything.events(2)}
+        assert seen == {on_first["id"]: "winning", on_second["id"]: "losing"}
+        [only] = one_event.events(1)
+        assert (only.data["id"], only.data["state"]) == (on_second["id"], "losing")
+        assert one_event.nothing_more()
+
+
+def test_a_player_narrows_to_one_event_and_still_sees_only_their_own(
+    make_caller: MakeCaller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    open_stream: Callable[..., Any],
+    score: Callable[..., None],
+) -> None:
+    ana = make_caller()
+    first, second = make_event(), make_event()
+    mine_first = make_bet(ana, event_id=str(first.id))
+    mine_second = make_bet(ana, event_id=str(second.id))
+    theirs = make_bet(make_caller(), event_id=str(second.id))
+
+    with open_stream(ana, params={"event_id": str(second.id)}) as (stream, _):
+        score(first, 1, {mine_first["id"]: BetState.WINNING})
+        score(second, 1, {theirs["id"]: BetState.LOSING, mine_second["id"]: BetState.WINNING})
+        [only] = stream.events(1)
+        assert stream.nothing_more()
+
+    assert (only.data["id"], only.data["state"]) == (mine_second["id"], "winning")
+
+
+def test_reconnecting_with_last_event_id_gets_what_was_missed_in_order_then_the_live_ones(
+    make_caller: MakeCaller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    open_stream: Callable[..., Any],
+    score: Callable[..., None],
+) -> None:
+    ana = make_caller()
+    event = make_event()
+    bet = make_bet(ana, event_id=str(event.id))
+
+    with open_stream(ana) as (stream, _):
+        score(event, 1, {bet["id"]: BetState.WINNING})
+        [first] = stream.events(1)
+    score(event, 2, {bet["id"]: BetState.LOSING})
+    score(event, 3, {bet["id"]: BetState.WINNING})
+
+    with open_stream(ana, last_event_id=first.id) as (stream, missed):
+        score(event, 4, {bet["id"]: BetState.LOSING})
+        [live] = stream.events(1)
+        assert stream.nothing_more()
+
+    assert [e.data["state"] for e in missed] == ["losing", "winning"]
+    assert [e.data["state"] for e in [first, *missed, live]] == [
+        "winning", "losing", "winning", "losing"
+    ]  # fmt: skip
+    cursors = [tuple(map(int, e.id.split("-"))) for e in [first, *missed, live]]
+    assert cursors == sorted(set(cursors))
+
+
+def test_a_subscriber_without_last_event_id_starts_with_the_next_change(
+    make_caller: MakeCaller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    open_stream: Callable[..., Any],
+    score: Callable[..., None],
+) -> None:
+    ana = make_caller()
+    event = make_event()
+    bet = make_bet(ana, event_id=str(event.id))
+    score(event, 1, {bet["id"]: BetState.WINNING})
+
+    with open_stream(ana) as (stream, missed):
+        score(event, 2, {bet["id"]: BetState.LOSING})
+        [only] = stream.events(1)
+
+    assert missed == []
+    assert only.data["state"] == "losing"
+
+
+def test_a_duplicate_update_makes_no_event(
+    make_caller: MakeCaller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    open_stream: Callable[..., Any],
+    score: Callable[..., None],
+) -> None:
+    ana = make_caller()
+    event = make_event()
+    bet = make_bet(ana, event_id=str(event.id))
+
+    with open_stream(ana) as (stream, _):
+        score(event, 1, {bet["id"]: BetState.WINNING})
+        score(event, 1, {bet["id"]: BetState.WINNING})  # a replay: the guard drops it
+        stream.events(1)
+        assert stream.nothing_more()
+
+
+def test_the_stream_needs_a_token(client: TestClient) -> None:
+    assert client.get("/bets/stream").status_code == 401
+
+
+@pytest.mark.parametrize("cursor", ["yesterday", "1-2", "1-2-3-4", "-1-2-3", "1-2-99999999999"])
+def test_a_malformed_last_event_id_is_422(client: TestClient, player: Caller, cursor: str) -> None:
+    response = client.get("/bets/stream", headers={**player.headers, "Last-Event-ID": cursor})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "last-event-id"]
+
+
+def test_a_malformed_event_id_is_422(client: TestClient, operator: Caller) -> None:
+    response = client.get("/bets/stream", params={"event_id": "x"}, headers=operator.headers)
+
+    assert response.status_code == 422
