@@ -20,7 +20,8 @@ from sqlmodel import Session
 from betting.domain import BetState, Market, settled_payout
 from betting.models import BetPublic
 
-_CURSOR = re.compile(r"(\d{1,18})-(\d{1,18})-(\d{1,10})")
+_CURSOR = re.compile(r"(\d{1,19})-(\d{1,19})-(\d{1,10})")
+_BIGINT = 2**63 - 1
 
 
 @dataclass(frozen=True, order=True)
@@ -38,9 +39,12 @@ class Cursor:
     def parse(cls, text: str) -> Self:
         """A cursor as the stream sent it (an event's `id`); `ValueError` if it is not one."""
         match = _CURSOR.fullmatch(text)
-        if match is None or int(match.group(3)) > cls.END:
+        if match is None:
             raise ValueError(f"not a bet stream cursor: {text!r}")
-        return cls(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+        xid, seq, pos = (int(group) for group in match.groups())
+        if xid > _BIGINT or seq > _BIGINT or pos > cls.END:
+            raise ValueError(f"not a bet stream cursor: {text!r}")
+        return cls(xid, seq, pos)
 
     def __str__(self) -> str:
         return f"{self.xid}-{self.seq}-{self.pos}"
