@@ -1,12 +1,8 @@
 """The bet stream: GET /bets/stream, fed by the bet writer's own statement (no pipeline)."""
 
-import json
-import queue
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from unittest.mock import ANY
 
@@ -20,80 +16,11 @@ from betting.models import Event
 from betting.streams import LogRecord
 from functions.bet_writer.apply import apply_bet_updates
 from tests.api.conftest import Caller, MakeCaller
+from tests.sse import Sse, Stream
 
 MakeEvent = Callable[..., Event]
 MakeBet = Callable[..., dict[str, Any]]
 EditEvent = Callable[..., None]
-
-WAIT_S = 20.0
-
-
-@dataclass(frozen=True)
-class Sse:
-    """One Server-Sent Event as a client reads it."""
-
-    event: str
-    id: str
-    data: dict[str, Any]
-
-
-class Stream:
-    """A client of the stream: what it received, read on a thread so a test can wait."""
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self._received: queue.Queue[Sse | str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, args=(lines,), daemon=True)
-        self._reader.start()
-
-    def _read(self, lines: Iterator[str]) -> None:
-        fields: dict[str, str] = {}
-        try:
-            for line in lines:
-                if line.startswith(":"):
-                    self._received.put(line)
-                elif line:
-                    name, _, value = line.partition(": ")
-                    fields[name] = value
-                elif fields:
-                    data = json.loads(fields["data"])
-                    self._received.put(Sse(fields["event"], fields["id"], data))
-                    fields = {}
-        except Exception:  # the test closed the stream
-            return
-
-    def next(self) -> Sse | str:
-        try:
-            return self._received.get(timeout=WAIT_S)
-        except queue.Empty:
-            pytest.fail(f"nothing on the stream for {WAIT_S} s")
-
-    def events(self, count: int) -> list[Sse]:
-        """The next `count` bet events (comments in between are skipped)."""
-        found: list[Sse] = []
-        while len(found) < count:
-            item = self.next()
-            if isinstance(item, Sse):
-                found.append(item)
-        return found
-
-    def until_live(self) -> list[Sse]:
-        """The events up to the comment that says the stream is live."""
-        found: list[Sse] = []
-        while True:
-            item = self.next()
-            if isinstance(item, Sse):
-                found.append(item)
-            elif item.startswith(": live"):
-                return found
-
-    def nothing_more(self) -> bool:
-        """No bet event arrives within a moment (comments do not count)."""
-        try:
-            while True:
-                if isinstance(self._received.get(timeout=1.0), Sse):
-                    return False
-        except queue.Empty:
-            return True
 
 
 @pytest.fixture

@@ -153,6 +153,17 @@ def test_a_match_called_off_while_live_voids_every_bet_and_pays_the_stakes_back(
     event_id = _publish_match(gateway_url)
     bets = _bet_on_every_market(gateway_url, event_id)
     url = f"{gateway_url}/events/{event_id}"
+    book = httpx.get(f"{url}/book", headers=operator()).json()
+    stakes = sum(Decimal(stake) for stake in STAKES.values())  # per market: each player's
+    assert (book["bets"], book["stake"], book["result"]) == (9, f"{3 * stakes:.2f}", None)
+    for market in Market:
+        potential = sum(Decimal(b["potential_payout"]) for b in bets if b["market"] == market)
+        assert book["markets"][market] == {
+            "bets": 3,
+            "stake": f"{stakes:.2f}",
+            "potential_payout": f"{potential:.2f}",
+        }
+        assert book["result_if"][market] == f"{3 * stakes - potential:.2f}"
 
     for change, score in [({"state": "active"}, "0-0"), ({"score": "1-0"}, "1-0")]:
         assert httpx.patch(url, headers=operator(), json=change).status_code == 202
@@ -168,6 +179,10 @@ def test_a_match_called_off_while_live_voids_every_bet_and_pays_the_stakes_back(
         assert {(b["state"], b["payout"] == b["amount"]) for b in page.json()["items"]} == {
             ("void", True)
         }
+    # Every stake went back: the operator kept nothing, and the book says so.
+    book = httpx.get(f"{url}/book", headers=operator()).json()
+    assert (book["state"], book["bets"], book["result"]) == ("cancelled", 9, "0.00")
+    assert book["stake"] == f"{3 * stakes:.2f}"
 
     # Final: no change, no bet, no delete (its bets are history).
     for change in ({"state": "finished"}, {"score": "2-0"}, {"state": "cancelled"}):
