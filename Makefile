@@ -31,7 +31,7 @@ test-unit: $(STAMP) ## Run only the unit tests (no servers)
 check: $(STAMP) ## Lint, format check, type check and import layers (ruff, mypy, import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy betting gateway functions launcher tests migrations
+	$(BIN)/mypy betting gateway functions launcher tests migrations bench
 	$(BIN)/lint-imports --no-logo --no-cache
 
 fmt: $(STAMP) ## Format the code and apply safe lint fixes
@@ -40,6 +40,14 @@ fmt: $(STAMP) ## Format the code and apply safe lint fixes
 
 token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
 	$(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
+
+.PHONY: bench-book bench-stream
+
+bench-book: $(STAMP) ## Benchmark the book at 1M bets and what its totals cost placement → bench/results-book.md
+	$(BIN)/python -m bench.book
+
+bench-stream: $(STAMP) ## Benchmark the bet stream with 1,000 subscribers → bench/results-stream.md
+	$(BIN)/python -m bench.stream
 
 clean: ## Remove the virtualenv and the local dev data
 	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache

@@ -206,7 +206,9 @@ class ChangeFeed:
         await self.open()
         # Without a cursor, start past what is readable now: the feed itself may not have
         # read a change that committed before this request came.
-        start = after or await run_in_threadpool(_in_session, read_head)
+        start: Cursor = (
+            after if after is not None else await run_in_threadpool(_in_session, read_head)
+        )
         subscriber = Subscriber(interest, start, self._queue_size)
         cursor = start
         while not shutdown.is_set():

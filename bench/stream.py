@@ -1,0 +1,310 @@
+"""`python -m bench.stream`: 1,000 subscribers of the bet stream on one gateway process.
+
+Against one gateway process on 127.0.0.1 and a durable Postgres:
+
+1. A client process opens 1,000 SSE connections, one per player, each with one bet on a
+   live event, and waits until every stream says it is live.
+2. Rounds of the bet writer's own statement (`apply_bet_updates`), each changing all 1,000
+   bets in one transaction, every 0.5 s. Each change's delivery latency is the time a
+   client read its event less the time the transaction committed (same clock, same
+   machine): p50, p99 and max over every delivery, and deliveries missing.
+3. The same rounds again while 50 operators watch every bet and stop reading: each must be
+   dropped with the final comment once 1,000 changes wait for it, and the gateway's memory
+   must stay bounded (peak RSS, sampled every 50 ms, beside the idle figures).
+
+Writes bench/results-stream.md. Every loop is bounded in count and time.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import text
+
+from bench.servers import Servers, cpu_s, percentile, rss_mb, servers
+from betting.auth import Role, mint_token
+from betting.db import session_scope
+from betting.domain import BetState
+from betting.messages import BetScored, encode
+from betting.streams import LogRecord
+
+log = logging.getLogger("bench.stream")
+HERE = Path(__file__).resolve().parent
+LIVE, TOO_SLOW = b": live", b": too slow"
+
+
+# --- The clients (a process of their own) ---------------------------------------------
+
+
+@dataclass
+class Received:
+    live: int = 0
+    dropped: int = 0
+    ended: int = 0
+    # xid → the times (time.time()) its changes were read
+    times: dict[int, list[float]] = field(default_factory=dict)
+
+
+async def _client(
+    host: str, port: int, token: str, got: Received, all_live: asyncio.Event, expected: int,
+    resume: asyncio.Event | None,
+) -> None:  # fmt: skip
+    """One subscriber; `resume` given, it stops reading once live until that is set."""
+    slow = resume is not None
+    reader, writer = await asyncio.open_connection(host, port, limit=2**20)
+    if slow:  # a small receive buffer: a client that stops reading is behind at once
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    writer.write(
+        f"GET /bets/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        "Accept: text/event-stream\r\n\r\n".encode()
+    )
+    await writer.drain()
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        pass  # the status line and the headers
+    pending = b""
+    while data := await reader.read(65536):
+        now = time.time()
+        *lines, pending = (pending + data).split(b"\n")
+        for line in lines:
+            if line.startswith(b"id: "):
+                got.times.setdefault(int(line[4:].split(b"-")[0]), []).append(now)
+            elif line.startswith(LIVE):
+                got.live += 1
+                if got.live == expected:
+                    all_live.set()
+                if resume is not None:
+                    await resume.wait()  # stop reading: the gateway must drop us
+            elif line.startswith(TOO_SLOW):
+                got.dropped += 1
+    got.ended += 1
+    writer.close()
+
+
+async def _clients(url: str, tokens: list[str], slow: bool) -> dict[str, Any]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    got, all_live, resume = Received(), asyncio.Event(), asyncio.Event()
+    tasks = [
+        asyncio.create_task(
+            _client(host, port, token, got, all_live, len(tokens), resume if slow else None)
+        )
+        for token in tokens
+    ]
+    await asyncio.wait_for(all_live.wait(), 120)
+    print("LIVE", flush=True)
+    # The driver says when to stop reading: a line on stdin. Slow clients then read on, to
+    # see the comment that dropped them and the end of their streams.
+    await asyncio.to_thread(sys.stdin.readline)
+    resume.set()
+    _, pending = await asyncio.wait(tasks, timeout=60 if slow else 1)
+    for task in pending:
+        task.cancel()
+    return {"live": got.live, "dropped": got.dropped, "ended": got.ended, "times": got.times}
+
+
+def clients_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.stream clients")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--tokens", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--slow", action="store_true")
+    args = parser.parse_args(argv)
+    tokens = args.tokens.read_text().split()
+    args.out.write_text(json.dumps(asyncio.run(_clients(args.url, tokens, args.slow))))
+
+
+# --- The driver -----------------------------------------------------------------------
+
+
+class PeakRss:
+    """The highest RSS (MB) a process reached while this runs, sampled every 50 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self.peak = rss_mb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, rss_mb(self._pid))
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Clients:
+    """A client process: started, told when to stop, and what it read."""
+
+    def __init__(self, stack: Servers, tokens: list[str], name: str, slow: bool) -> None:
+        self._out = stack.workdir / f"{name}.json"
+        token_file = stack.workdir / f"{name}.tokens"
+        token_file.write_text("\n".join(tokens))
+        command = [sys.executable, "-m", "bench.stream", "clients", "--url", stack.gateway_url,
+                   "--tokens", str(token_file), "--out", str(self._out)]  # fmt: skip
+        self._process = subprocess.Popen(
+            [*command, *(["--slow"] if slow else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert self._process.stdout is not None
+        self.pid = self._process.pid
+        line = self._process.stdout.readline()  # bounded by the clients' own 120 s
+        if line.strip() != "LIVE":
+            raise RuntimeError(f"{name}: the streams did not all go live")
+
+    def finish(self) -> dict[str, Any]:
+        assert self._process.stdin is not None
+        self._process.stdin.write("stop\n")
+        self._process.stdin.flush()
+        self._process.wait(timeout=120)
+        result: dict[str, Any] = json.loads(self._out.read_text())
+        return result
+
+
+def change_all(event: uuid.UUID, bets: list[uuid.UUID], version: int) -> tuple[int, float]:
+    """One bet-writer transaction changing every bet; its xid and when it committed."""
+    from functions.bet_writer.apply import apply_bet_updates
+
+    state = BetState.WINNING if version % 2 else BetState.LOSING
+    records = [
+        LogRecord(0, n, int(time.time() * 1000), str(bet),
+                  encode(BetScored(bet_id=bet, event_id=event, state=state, version=version)))
+        for n, bet in enumerate(bets)
+    ]  # fmt: skip
+    with session_scope() as session:
+        session.execute(
+            text("UPDATE events SET version = :v, score_version = :v WHERE id = :id"),
+            {"v": version, "id": event},
+        )
+    with session_scope() as session:
+        assert apply_bet_updates(session=session, topic="bets.state", records=records) == []
+        xid = int(session.execute(text("SELECT pg_current_xact_id()::text")).scalar_one())
+    return xid, time.time()
+
+
+def latencies(commits: dict[int, float], received: dict[str, list[float]]) -> list[float]:
+    return [
+        (at - commits[int(xid)]) * 1000
+        for xid, times in received.items()
+        if int(xid) in commits
+        for at in times
+    ]
+
+
+def rounds(
+    event: uuid.UUID, bets: list[uuid.UUID], first: int, count: int, interval_s: float
+) -> dict[int, float]:
+    commits: dict[int, float] = {}
+    for n in range(count):
+        started = time.monotonic()
+        xid, at = change_all(event, bets, first + n)
+        commits[xid] = at
+        time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
+    time.sleep(2)  # the last deliveries
+    return commits
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["clients"]:
+        clients_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(prog="python -m bench.stream", description=__doc__)
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--slow", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("httpx", "alembic", "betting"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    lines: list[str] = []
+
+    def report(line: str) -> None:
+        log.info(line)
+        lines.append(line)
+
+    with servers() as stack:
+        event = uuid.uuid4()
+        players = [f"player-{n:04d}" for n in range(args.subscribers)]
+        bets = [uuid.uuid4() for _ in players]
+        conn = stack.connect()
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO events VALUES (%s, 'football', 'Ajax', 'PSV', now(), now(), 2, 3, "
+                "4, 'active', '0-0', 0, 0, now(), now(), NULL)",
+                (str(event),),
+            )
+            cur.executemany(
+                "INSERT INTO bets VALUES (%s, %s, %s, 'team_1', 10, 2, 20, 'none', -1, now(), "
+                "now(), NULL)",
+                [(str(bet), player, str(event)) for bet, player in zip(bets, players, strict=True)],
+            )
+        conn.close()
+        idle = rss_mb(stack.gateway_pid)
+        report(f"- gateway RSS before any subscriber: {idle:.0f} MB")
+        tokens = [mint_token(player, Role.PLAYER) for player in players]
+        started = time.monotonic()
+        players_clients = Clients(stack, tokens, "players", slow=False)
+        report(f"- {args.subscribers} subscribers live in {time.monotonic() - started:.1f} s; "
+               f"gateway RSS {rss_mb(stack.gateway_pid):.0f} MB")  # fmt: skip
+
+        cpu = cpu_s(stack.gateway_pid), cpu_s(players_clients.pid)
+        with PeakRss(stack.gateway_pid) as peak:
+            commits = rounds(event, bets, 1, args.rounds, args.interval)
+        phase_one = peak.peak
+        gateway_cpu = (cpu_s(stack.gateway_pid) - cpu[0]) / args.rounds * 1000
+        clients_cpu = (cpu_s(players_clients.pid) - cpu[1]) / args.rounds * 1000
+
+        operators = [mint_token(f"operator-{n}", Role.OPERATOR) for n in range(args.slow)]
+        slow_clients = Clients(stack, operators, "slow", slow=True)
+        with PeakRss(stack.gateway_pid) as peak:
+            commits_two = rounds(event, bets, 1 + args.rounds, args.rounds, args.interval)
+        slow = slow_clients.finish()
+        got = players_clients.finish()
+
+        def deliveries(commits: dict[int, float], label: str, peak_mb: float) -> None:
+            latency = latencies(commits, {x: t for x, t in got["times"].items()})
+            expected = len(commits) * args.subscribers
+            report(f"- {label}: {len(latency)} of {expected} deliveries; latency after commit "
+                   f"p50 {percentile(latency, 50):.0f} ms, p99 {percentile(latency, 99):.0f} ms, "
+                   f"max {max(latency):.0f} ms; gateway peak RSS {peak_mb:.0f} MB")  # fmt: skip
+
+        report(f"## {args.subscribers} players, {args.rounds} rounds of {args.subscribers} "
+               f"changes (one transaction each, every {args.interval} s)")  # fmt: skip
+        deliveries(commits, "players", phase_one)
+        report(f"- CPU per round of {args.subscribers} deliveries: gateway {gateway_cpu:.0f} ms, "
+               f"the clients' process {clients_cpu:.0f} ms")  # fmt: skip
+        report(f"## The same, while {args.slow} operators watching every bet stop reading")
+        deliveries(commits_two, "players", peak.peak)
+        report(f"- slow operators: {slow['live']} went live, {slow['dropped']} read the "
+               f"'too slow' comment, {slow['ended']} streams ended by the gateway")  # fmt: skip
+
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    (HERE / "results-stream.md").write_text(
+        "# The bet stream: benchmark results\n\n"
+        f"`python -m bench.stream` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"2 shared cores, load average {' '.join(load)} at the end (the clients run on the "
+        "same cores as the gateway and Postgres).\n\n"
+        + "\n".join(f"\n{line}\n" if line.startswith("#") else line for line in lines)
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
