@@ -5,6 +5,7 @@ Kept apart from the settlement suite's stack module so the two can be merged by 
 code, not by reconciling edits; load only ever goes to 127.0.0.1.
 """
 
+import logging
 import os
 import shutil
 import sys
@@ -56,13 +57,13 @@ def _wait_until_ready(url: str, gateway: local.Component, timeout_s: float = 90)
 
 
 @contextmanager
-def servers(**gateway_env: str) -> Iterator[Servers]:
+def servers(*, gateway: bool = True, **gateway_env: str) -> Iterator[Servers]:
     """Everything the benchmarks need; stopped on exit (logs kept if something failed)."""
     workdir = Path(tempfile.mkdtemp(prefix="betting-bench-", dir="/var/tmp"))
     workdir.chmod(0o755)  # the database server may run as another user (we may be root)
     postgres = local.Postgres(workdir / "postgres", local.free_port())
     broker: local.Broker | None = None
-    gateway: local.Component | None = None
+    component: local.Component | None = None
     failed = False
     try:
         postgres.start()
@@ -79,18 +80,19 @@ def servers(**gateway_env: str) -> Iterator[Servers]:
         get_settings.cache_clear()
         get_engine.cache_clear()
         prepare()
-        gateway = local.Component(
-            "gateway", env={**env, **gateway_env}, log_path=workdir / "gateway.log"
-        ).start()
         url = f"http://127.0.0.1:{port}"
-        _wait_until_ready(url, gateway)
-        yield Servers(postgres.url, url, gateway.pid, workdir)
+        if gateway:
+            component = local.Component(
+                "gateway", env={**env, **gateway_env}, log_path=workdir / "gateway.log"
+            ).start()
+            _wait_until_ready(url, component)
+        yield Servers(postgres.url, url, component.pid if component else 0, workdir)
     except BaseException:
         failed = True
         raise
     finally:
-        if gateway is not None:
-            gateway.stop()
+        if component is not None:
+            component.stop()
         get_engine().dispose()
         if broker is not None:
             broker.stop()
@@ -119,3 +121,31 @@ def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (0-100): a value that was actually measured."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+class Report:
+    """What a benchmark found: logged as it goes, then written as a Markdown page."""
+
+    def __init__(self, name: str) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        for noisy in ("httpx", "alembic", "betting"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        self._log = logging.getLogger(name)
+        self._lines: list[str] = []
+
+    def line(self, text: str) -> None:
+        self._log.info(text)
+        self._lines.append(text)
+
+    def heading(self, text: str) -> None:
+        self.line(f"\n## {text}\n")
+
+    def write(self, path: Path, title: str, command: str) -> None:
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        path.write_text(
+            f"# {title}\n\n`{command}` on {when}, 2 shared cores, load average {load} at the "
+            "end (the machine is shared: compare figures of the same run).\n\n"
+            + "\n".join(self._lines)
+            + "\n"
+        )

@@ -117,31 +117,39 @@ def test_a_changed_stake_and_a_withdrawn_bet_move_the_book(
     assert body["result_if"] == {"team_1": "4.00", "team_2": "4.00", "draw": "-9.60"}
 
 
-def test_a_live_match_keeps_the_book_open(
+BookAfter = Callable[..., tuple[Event, dict[str, Any]]]
+
+
+@pytest.fixture
+def book_after(
     client: TestClient,
     operator: Caller,
     edit_event: EditEvent,
     event_with_bets: tuple[Event, list[dict[str, Any]]],
-) -> None:
-    event, _ = event_with_bets
-    settle(edit_event, event, "active", "1-0")
+) -> BookAfter:
+    """`book_after(("active", "1-0"), ...)`: the event with bets moved through those (state,
+    score) steps, its bets settled at each as the pipeline would; then its book."""
 
-    body = book(client, operator, event.id)
+    def after(*steps: tuple[str, str]) -> tuple[Event, dict[str, Any]]:
+        event, _ = event_with_bets
+        for state, score in steps:
+            settle(edit_event, event, state, score)
+        return event, book(client, operator, event.id)
+
+    return after
+
+
+def test_a_live_match_keeps_the_book_open(book_after: BookAfter) -> None:
+    _, body = book_after(("active", "1-0"))
 
     assert (body["state"], body["score"], body["result"]) == ("active", "1-0", None)
     assert body["result_if"] == {"team_1": "17.25", "team_2": "3.00", "draw": "11.00"}
 
 
 def test_once_finished_the_result_is_every_stake_less_the_stored_payouts(
-    client: TestClient,
-    operator: Caller,
-    edit_event: EditEvent,
-    event_with_bets: tuple[Event, list[dict[str, Any]]],
+    book_after: BookAfter,
 ) -> None:
-    event, _ = event_with_bets
-    settle(edit_event, event, "finished", "2-1")
-
-    body = book(client, operator, event.id)
+    event, body = book_after(("finished", "2-1"))
 
     # team_1 won: its two bets pay 27.75, the others nothing.
     assert body["result"] == "17.25" == body["result_if"]["team_1"]
@@ -150,16 +158,9 @@ def test_once_finished_the_result_is_every_stake_less_the_stored_payouts(
 
 
 def test_once_cancelled_every_stake_goes_back_and_the_result_is_zero(
-    client: TestClient,
-    operator: Caller,
-    edit_event: EditEvent,
-    event_with_bets: tuple[Event, list[dict[str, Any]]],
+    book_after: BookAfter,
 ) -> None:
-    event, _ = event_with_bets
-    settle(edit_event, event, "active", "1-0")
-    settle(edit_event, event, "cancelled", "1-0")
-
-    body = book(client, operator, event.id)
+    event, body = book_after(("active", "1-0"), ("cancelled", "1-0"))
 
     assert (body["state"], body["result"]) == ("cancelled", "0.00")
     assert stored_payouts(event.id) == Decimal("45.00") == Decimal(body["stake"])

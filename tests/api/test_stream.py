@@ -44,6 +44,16 @@ def open_stream(client: TestClient) -> Callable[..., Any]:
     return open_it
 
 
+OneBet = tuple[Caller, Event, dict[str, Any]]
+
+
+@pytest.fixture
+def one_bet(make_caller: MakeCaller, make_event: MakeEvent, make_bet: MakeBet) -> OneBet:
+    """A player with one bet on an event of their own."""
+    ana, event = make_caller(), make_event()
+    return ana, event, make_bet(ana, event_id=str(event.id))
+
+
 @pytest.fixture
 def score(edit_event: EditEvent) -> Callable[..., None]:
     """`score(event, version, {bet_id: state})`: the event moves to `version` and the bet
@@ -153,15 +163,9 @@ def test_a_player_narrows_to_one_event_and_still_sees_only_their_own(
 
 
 def test_reconnecting_with_last_event_id_gets_what_was_missed_in_order_then_the_live_ones(
-    make_caller: MakeCaller,
-    make_event: MakeEvent,
-    make_bet: MakeBet,
-    open_stream: Callable[..., Any],
-    score: Callable[..., None],
+    one_bet: OneBet, open_stream: Callable[..., Any], score: Callable[..., None]
 ) -> None:
-    ana = make_caller()
-    event = make_event()
-    bet = make_bet(ana, event_id=str(event.id))
+    ana, event, bet = one_bet
 
     with open_stream(ana) as (stream, _):
         score(event, 1, {bet["id"]: BetState.WINNING})
@@ -182,15 +186,9 @@ def test_reconnecting_with_last_event_id_gets_what_was_missed_in_order_then_the_
 
 
 def test_a_subscriber_without_last_event_id_starts_with_the_next_change(
-    make_caller: MakeCaller,
-    make_event: MakeEvent,
-    make_bet: MakeBet,
-    open_stream: Callable[..., Any],
-    score: Callable[..., None],
+    one_bet: OneBet, open_stream: Callable[..., Any], score: Callable[..., None]
 ) -> None:
-    ana = make_caller()
-    event = make_event()
-    bet = make_bet(ana, event_id=str(event.id))
+    ana, event, bet = one_bet
     score(event, 1, {bet["id"]: BetState.WINNING})
 
     with open_stream(ana) as (stream, missed):
@@ -202,15 +200,9 @@ def test_a_subscriber_without_last_event_id_starts_with_the_next_change(
 
 
 def test_a_duplicate_update_makes_no_event(
-    make_caller: MakeCaller,
-    make_event: MakeEvent,
-    make_bet: MakeBet,
-    open_stream: Callable[..., Any],
-    score: Callable[..., None],
+    one_bet: OneBet, open_stream: Callable[..., Any], score: Callable[..., None]
 ) -> None:
-    ana = make_caller()
-    event = make_event()
-    bet = make_bet(ana, event_id=str(event.id))
+    ana, event, bet = one_bet
 
     with open_stream(ana) as (stream, _):
         score(event, 1, {bet["id"]: BetState.WINNING})

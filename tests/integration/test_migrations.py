@@ -1,9 +1,11 @@
 """The migrations own the schema: exactly what the models describe, and the domain's states
 and payouts as its constraints."""
 
+import dataclasses
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,9 +18,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, Executable, create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
-from betting.db import get_engine
+from betting.db import BET_CHANGES_CHANNEL, get_engine, settle_bets
 from betting.domain import BetState, EventState, settled_payout
 from betting.models import Bet, Event
 from tests.conftest import Stack
@@ -167,3 +169,110 @@ def test_upgrading_gives_settled_bets_their_payout(empty_database: str) -> None:
         for state, bet_id in bets.items()
     }
     _alembic(empty_database, "downgrade", "0001")  # and back, with nothing 0001 cannot hold
+
+
+# --- The book's running totals and the stream's log ------------------------------------
+
+TOTALS = (
+    "SELECT market, sum(bets), sum(stake), sum(potential_payout) FROM book_totals"
+    " WHERE event_id = :event GROUP BY market ORDER BY market"
+)
+AGGREGATE = (
+    "SELECT market, count(*), sum(amount), sum(potential_payout) FROM bets"
+    " WHERE event_id = :event GROUP BY market ORDER BY market"
+)
+BULK_BETS = """
+    INSERT INTO bets (id, user_id, event_id, market, amount, odds, potential_payout, state,
+                      payout, scored_version, date_created, updated_at)
+    SELECT gen_random_uuid(), 'p' || g, :event, (ARRAY['team_1', 'team_2', 'draw'])[1 + g % 3],
+           g, 2.5, g * 2.5, 'none', NULL, -1, now(), now()
+    FROM generate_series(1, :count) AS g
+"""
+
+
+def _totals_and_aggregate(connection: Connection, event_id: uuid.UUID) -> tuple[Any, Any]:
+    params = {"event": event_id}
+    return (
+        [tuple(row) for row in connection.execute(text(TOTALS), params)],
+        [tuple(row) for row in connection.execute(text(AGGREGATE), params)],
+    )
+
+
+def test_the_book_totals_follow_every_insert_change_and_delete_of_bets(stack: Stack) -> None:
+    with get_engine().begin() as connection:
+        event = _event_row(EventState.CREATED)
+        connection.execute(insert(Event).values(event))
+        connection.execute(text(BULK_BETS), {"event": event["id"], "count": 40})
+        connection.execute(insert(Bet).values(_bet_row(event["id"], "none", None)))
+        # A new stake, a state change (which the totals ignore), a bulk withdrawal.
+        connection.execute(
+            text("UPDATE bets SET amount = amount + 1, potential_payout = potential_payout + 3"
+                 " WHERE event_id = :event AND user_id IN ('p1', 'p2', 'p9')"),
+            {"event": event["id"]},
+        )  # fmt: skip
+        connection.execute(
+            text("UPDATE bets SET state = 'winning' WHERE event_id = :event"),
+            {"event": event["id"]},
+        )
+        connection.execute(
+            text("DELETE FROM bets WHERE event_id = :event AND user_id IN ('p3', 'p4', 'p5')"),
+            {"event": event["id"]},
+        )
+        totals, aggregate = _totals_and_aggregate(connection, event["id"])
+        connection.rollback()
+
+    assert totals == aggregate
+    assert sum(row[1] for row in totals) == 38
+
+
+def test_upgrading_counts_the_bets_already_placed(empty_database: str) -> None:
+    _alembic(empty_database, "upgrade", "0002")
+    engine = create_engine(empty_database)
+    event = _event_row(EventState.CREATED)
+    with engine.begin() as connection:
+        connection.execute(insert(Event).values(event))
+        connection.execute(text(BULK_BETS), {"event": event["id"], "count": 25})
+
+    _alembic(empty_database, "upgrade", "head")
+    with engine.connect() as connection:
+        totals, aggregate = _totals_and_aggregate(connection, event["id"])
+    engine.dispose()
+    assert totals == aggregate
+    assert sum(row[1] for row in totals) == 25
+    _alembic(empty_database, "downgrade", "0002")
+
+
+def test_a_state_change_is_logged_and_notified_once_per_statement(stack: Stack) -> None:
+    listener = get_engine().raw_connection()
+    raw = listener.driver_connection
+    assert raw is not None
+    try:
+        raw.autocommit = True
+        with raw.cursor() as cursor:
+            cursor.execute(f"LISTEN {BET_CHANGES_CHANNEL}")
+        with Session(get_engine()) as session:
+            event = Event.from_facts(uuid.uuid4(), make_facts(), version=0, at=datetime.now(UTC))
+            session.add(event)
+            session.flush()
+            bets = [_bet_row(event.id, "none", None) for _ in range(3)]
+            session.execute(insert(Bet).values(bets))
+            facts = dataclasses.replace(event.to_facts(), state=EventState.CANCELLED)
+            settle_bets(session, event.id, facts)  # three statements, one per market
+            settle_bets(session, event.id, facts)  # nothing left to change: nothing logged
+            session.commit()
+        time.sleep(0.2)
+        raw.poll()
+        notified = [n.channel for n in raw.notifies]
+        with get_engine().connect() as connection:
+            logged = connection.execute(
+                text("SELECT bet_ids, states FROM bet_changes WHERE :event = ANY(event_ids)"),
+                {"event": event.id},
+            ).all()
+    finally:
+        listener.invalidate()  # autocommit and LISTEN: not a connection to give back to the pool
+
+    # All three bets are on one market: one entry; NOTIFY folds a transaction's duplicates.
+    assert notified == [BET_CHANGES_CHANNEL]
+    assert [(set(ids), states) for ids, states in logged] == [
+        ({bet["id"] for bet in bets}, ["void", "void", "void"])
+    ]
