@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from prometheus_client import Counter
 
 from betting.models import BetCreate, BetPublic, BetUpdate, Page
 from gateway import crud, metrics
@@ -11,6 +12,8 @@ from gateway.deps import CurrentUser, Player, SessionDep
 from gateway.schemas import BetQuery, created_at, errors
 
 router = APIRouter(prefix="/bets", tags=["bets"])
+
+BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=metrics.REGISTRY)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -45,7 +48,7 @@ def place_bet(
         session=session, user=user, bet_in=bet_in, idempotency_key=idempotency_key
     )
     if created:
-        metrics.BETS_PLACED.inc()
+        BETS_PLACED.inc()
     response.headers["Location"] = f"/bets/{bet.id}"
     return BetPublic.model_validate(bet)
 

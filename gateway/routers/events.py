@@ -10,7 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from betting.messages import EventCreated, EventUpdated
 from betting.models import EventCreate, EventPublic, EventUpdate, Page
 from gateway import crud
-from gateway.deps import Operator, PublisherDep, SessionDep
+from gateway.deps import Operator, SessionDep
+from gateway.producer import PublisherDep
 from gateway.schemas import EventQuery, created_at, errors
 
 router = APIRouter(prefix="/events", tags=["events"])

@@ -1,4 +1,4 @@
-"""The bet maker's API: /bets."""
+"""The bet maker's API, /bets, against the bet maker alone."""
 
 import threading
 import uuid
@@ -20,6 +20,11 @@ from tests.api.conftest import Caller, MakeCaller, soon
 MakeEvent = Callable[..., Event]
 MakeBet = Callable[..., dict[str, Any]]
 EditEvent = Callable[..., None]
+
+
+@pytest.fixture
+def client(bet_maker: TestClient) -> TestClient:
+    return bet_maker
 
 
 def count_bets(**where: Any) -> int:

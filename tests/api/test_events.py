@@ -1,4 +1,4 @@
-"""The line provider's API: /events."""
+"""The line provider's API, /events, against the line provider alone."""
 
 import json
 import uuid
@@ -12,11 +12,16 @@ from sqlmodel import Session
 
 from betting.db import get_engine
 from betting.messages import EventCreated, EventUpdated
-from betting.models import Event
+from betting.models import Bet, Event
 from tests.api.conftest import Caller, Received, soon
 
 ReadTopic = Callable[..., list[Received]]
 MakeEvent = Callable[..., Event]
+
+
+@pytest.fixture
+def client(line_provider: TestClient) -> TestClient:
+    return line_provider
 
 
 def new_event(**overrides: Any) -> dict[str, Any]:
@@ -395,10 +400,10 @@ def test_an_event_with_bets_cannot_be_deleted(
     client: TestClient,
     operator: Caller,
     make_event: MakeEvent,
-    make_bet: Callable[..., dict[str, Any]],
+    store_bet: Callable[..., Bet],
 ) -> None:
     event = make_event()
-    make_bet(event_id=str(event.id))
+    store_bet(event)
 
     response = client.delete(f"/events/{event.id}", headers=operator.headers)
 
