@@ -20,6 +20,7 @@ from betting.domain import BetState, Market
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
 from launcher import local
+from launcher.local.front import running_front
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -86,7 +87,7 @@ def extra_functions(stack: Stack) -> Iterator[Functions]:
 
 
 class Log:
-    """Writes to the topics as the gateway would."""
+    """Writes to the topics as the line provider would."""
 
     def __init__(self, brokers: str) -> None:
         self._producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
@@ -163,7 +164,7 @@ def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.U
 
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the gateway does after its checks."""
+    """Insert a bet directly, as the bet maker does after its checks."""
 
     def factory(
         event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
@@ -287,29 +288,56 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.fixture(scope="session")
-def gateway_url(stack: Stack) -> Iterator[str]:
-    """The gateway as its own process, as it runs in production."""
+def start_server(stack: Stack, command: str, **env: str) -> tuple[local.Component, str]:
+    """`betting <command>` (a server) as its own process on a free port, as it runs in
+    production; return it and its URL once it is ready."""
     port = local.free_port()
-    gateway = local.Component(
-        "gateway",
-        env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
-        log_path=stack.workdir / "gateway.log",
-    ).start()
+    setting = f"BETTING_{command.upper().replace('-', '_')}_PORT"
+    log = stack.workdir / f"{command}-{port}.log"
+    server = local.Component(command, env={**stack.env, setting: str(port), **env}, log_path=log)
+    server.start()
     url = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        assert gateway.running(), (stack.workdir / "gateway.log").read_text()
+    def ready() -> bool:
+        assert server.running(), log.read_text()
         try:
             return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, 60, "the gateway")
+    try:
+        wait_for(ready, 60, f"the {command}")
+    except BaseException:
+        server.stop()
+        raise
+    return server, url
+
+
+@pytest.fixture(scope="session")
+def line_provider_url(stack: Stack) -> Iterator[str]:
+    """The line provider as its own process."""
+    server, url = start_server(stack, "line-provider")
     try:
         yield url
     finally:
-        gateway.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def bet_maker_url(stack: Stack) -> Iterator[str]:
+    """The bet maker as its own process."""
+    server, url = start_server(stack, "bet-maker")
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def front_url(line_provider_url: str, bet_maker_url: str) -> Iterator[str]:
+    """`make run`'s dev front before the two servers: the whole API at one address."""
+    with running_front(local.free_port(), line_provider_url, bet_maker_url) as url:
+        yield url
 
 
 def bearer(role: Role, user: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""A whole match through HTTP alone: gateway, functions, database, broker, all real."""
+"""A whole match through HTTP alone, across the two servers: events through the line provider,
+bets through the bet maker, each at its own address; functions, database, broker, all real."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -10,7 +11,6 @@ import pytest
 from betting.auth import Role
 from betting.domain import BetState, EventState, Market, Score, score_bet
 from tests.integration.conftest import (
-    Functions,
     bearer,
     event_over_http,
     publish_event,
@@ -23,12 +23,15 @@ ODDS = {"team_1": "2.15", "team_2": "3.40", "draw": "2.95"}
 STAKES = {"ana": "10.00", "ben": "7.35", "chloe": "0.99"}
 
 
-def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> None:
+@pytest.mark.usefixtures("functions")
+def test_a_whole_match_across_the_line_provider_and_the_bet_maker(
+    line_provider_url: str, bet_maker_url: str
+) -> None:
     operator = bearer(Role.OPERATOR, "operator-1")
     players = {name: bearer(Role.PLAYER, name) for name in ("ana", "ben", "chloe")}
     kickoff = datetime.now(UTC) + timedelta(hours=2)
     event_id = publish_event(
-        gateway_url,
+        line_provider_url,
         operator,
         team_1="Feyenoord",
         team_2="Ajax",
@@ -41,7 +44,7 @@ def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> N
     for player, headers in players.items():
         for market in Market:
             response = httpx.post(
-                f"{gateway_url}/bets",
+                f"{bet_maker_url}/bets",
                 headers=headers,
                 json={"event_id": event_id, "market": market.value, "amount": STAKES[player]},
             )
@@ -58,7 +61,7 @@ def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> N
             seen = {}
             for player, headers in players.items():
                 page = httpx.get(
-                    f"{gateway_url}/bets", headers=headers, params={"event_id": event_id}
+                    f"{bet_maker_url}/bets", headers=headers, params={"event_id": event_id}
                 ).json()
                 assert page["total"] == len(Market)
                 for bet in page["items"]:
@@ -83,13 +86,15 @@ def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> N
         ({"state": "finished", "score": "3-3"}, EventState.FINISHED, "3-3"),
     ]
     for change, state, score in steps:
-        response = httpx.patch(f"{gateway_url}/events/{event_id}", headers=operator, json=change)
+        response = httpx.patch(
+            f"{line_provider_url}/events/{event_id}", headers=operator, json=change
+        )
         assert response.status_code == 202, response.text
-        event_over_http(gateway_url, event_id, state=state.value, score=score)
+        event_over_http(line_provider_url, event_id, state=state.value, score=score)
         check_bets(state, score)
 
     late = httpx.post(
-        f"{gateway_url}/bets",
+        f"{bet_maker_url}/bets",
         headers=players["ana"],
         json={"event_id": event_id, "market": "draw", "amount": "1.00"},
     )
