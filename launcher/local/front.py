@@ -43,6 +43,8 @@ HOP_BY_HOP = frozenset(
 
 @dataclass(frozen=True)
 class Upstream:
+    """A server behind the front: it answers every path under `prefix`."""
+
     name: str
     url: str
     prefix: str

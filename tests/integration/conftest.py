@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -288,14 +289,14 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-def start_server(stack: Stack, command: str, **env: str) -> tuple[local.Component, str]:
+@contextmanager
+def server_process(stack: Stack, command: str, **env: str) -> Iterator[tuple[local.Component, str]]:
     """`betting <command>` (a server) as its own process on a free port, as it runs in
-    production; return it and its URL once it is ready."""
+    production: the process and its URL once it is ready; stopped at the end."""
     port = local.free_port()
     setting = f"BETTING_{command.upper().replace('-', '_')}_PORT"
     log = stack.workdir / f"{command}-{port}.log"
     server = local.Component(command, env={**stack.env, setting: str(port), **env}, log_path=log)
-    server.start()
     url = f"http://127.0.0.1:{port}"
 
     def ready() -> bool:
@@ -306,31 +307,25 @@ def start_server(stack: Stack, command: str, **env: str) -> tuple[local.Componen
             return False
 
     try:
+        server.start()
         wait_for(ready, 60, f"the {command}")
-    except BaseException:
+        yield server, url
+    finally:
         server.stop()
-        raise
-    return server, url
 
 
 @pytest.fixture(scope="session")
 def line_provider_url(stack: Stack) -> Iterator[str]:
     """The line provider as its own process."""
-    server, url = start_server(stack, "line-provider")
-    try:
+    with server_process(stack, "line-provider") as (_, url):
         yield url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")
 def bet_maker_url(stack: Stack) -> Iterator[str]:
     """The bet maker as its own process."""
-    server, url = start_server(stack, "bet-maker")
-    try:
+    with server_process(stack, "bet-maker") as (_, url):
         yield url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,10 @@ from betting.domain import NIL_NIL
 from betting.models import Event
 from launcher import local
 from tests.conftest import Stack
-from tests.integration.conftest import bearer, start_server, wait_for
+from tests.integration.conftest import bearer, server_process, wait_for
 
 pytestmark = pytest.mark.e2e
+
 
 def mapped_files(pid: int) -> str:
     """The files a running process has mapped: every shared library it loaded."""
@@ -65,14 +66,11 @@ def test_the_bet_maker_starts_ready_and_takes_bets_with_no_broker_reachable(
     stack: Stack, open_event: Callable[[], Event]
 ) -> None:
     nowhere = f"127.0.0.1:{local.free_port()}"
-    server, url = start_server(stack, "bet-maker", BETTING_KAFKA_BROKERS=nowhere)
-    try:
+    with server_process(stack, "bet-maker", BETTING_KAFKA_BROKERS=nowhere) as (server, url):
         assert ready(url) == (200, {"status": "ok"})
         assert place_bets(url, open_event(), 5) == [201] * 5
         libraries = mapped_files(server.pid)
         metrics = httpx.get(f"{url}/metrics").text
-    finally:
-        server.stop()
 
     assert "confluent_kafka" not in libraries and "librdkafka" not in libraries
     assert "gateway_bets_placed_total 5.0" in metrics
@@ -94,9 +92,10 @@ def test_the_bet_maker_keeps_placing_bets_while_the_broker_is_down(
     stack: Stack, own_broker: local.Broker, open_event: Callable[[], Event]
 ) -> None:
     brokers = {"BETTING_KAFKA_BROKERS": own_broker.address}
-    bet_maker, bets_url = start_server(stack, "bet-maker", **brokers)
-    line_provider, events_url = start_server(stack, "line-provider", **brokers)
-    try:
+    with (
+        server_process(stack, "bet-maker", **brokers) as (bet_maker, bets_url),
+        server_process(stack, "line-provider", **brokers) as (line_provider, events_url),
+    ):
         event = open_event()
         assert place_bets(bets_url, event, 3) == [201] * 3
         # The library check of the test above would see a Kafka client: here is one.
@@ -112,6 +111,3 @@ def test_the_bet_maker_keeps_placing_bets_while_the_broker_is_down(
         assert ready(bets_url) == (200, {"status": "ok"})
         assert place_bets(bets_url, event, 5) == [201] * 5
         assert bet_maker.running()
-    finally:
-        line_provider.stop()
-        bet_maker.stop()
