@@ -20,7 +20,7 @@ from sqlmodel import Session
 from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
-from betting.domain import NIL_NIL, Score, payout
+from betting.domain import NIL_NIL, Score, potential_payout
 from betting.messages import EventCreated, EventUpdated, decode_event
 from betting.models import Bet, Event
 from betting.settings import get_settings
@@ -162,7 +162,7 @@ def store_bet(stack: Stack) -> Callable[..., Bet]:
             market="team_1",
             amount=amount,
             odds=event.odds_team_1,
-            potential_payout=payout(amount, event.odds_team_1),
+            potential_payout=potential_payout(amount, event.odds_team_1),
             date_created=now,
             updated_at=now,
         )

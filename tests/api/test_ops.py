@@ -186,7 +186,8 @@ def test_metrics_count_requests_by_route_template_and_events_published(
     event = make_event()
     client.get(f"/events/{event.id}")
     client.get(f"/events/{event.id}")
-    client.patch(f"/events/{event.id}", json={"team_1": "Twente"}, headers=operator.headers)
+    odds = {"team_1": "1.50", "team_2": "2.50", "draw": "3.50"}
+    client.patch(f"/events/{event.id}", json={"odds": odds}, headers=operator.headers)
 
     response = client.get("/metrics")
 

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
-from betting.domain import BetState, Market
+from betting.domain import BetState, Market, potential_payout, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
 from launcher import local
@@ -163,24 +163,38 @@ def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.U
         }
 
 
+def payouts(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.UUID, Decimal | None]:
+    with Session(engine or get_engine()) as session:
+        query = select(Bet.id, col(Bet.payout)).where(col(Bet.event_id) == event_id)
+        return {bet_id: payout for bet_id, payout in session.exec(query)}
+
+
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the bet maker does after its checks."""
+    """Insert a bet directly, as the bet maker does after its checks (10.00 at 2.00 unless
+    told); `state=` for one already scored, with the payout that state gives."""
 
     def factory(
         event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
     ) -> Bet:
         now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "user_id": "player-1",
+            "amount": Decimal("10.00"),
+            "odds": Decimal("2.00"),
+        }
+        values.update(overrides)
+        state = BetState(values.pop("state", BetState.NONE))
+        potential = potential_payout(values["amount"], values["odds"])
         bet = Bet(
-            user_id=overrides.pop("user_id", "player-1"),
             event_id=event_id,
             market=market.value,
-            amount=Decimal("10.00"),
-            odds=Decimal("2.00"),
-            potential_payout=Decimal("20.00"),
+            potential_payout=potential,
+            state=state.value,
+            payout=settled_payout(state, values["amount"], potential),
             date_created=now,
             updated_at=now,
-            **{"state": BetState.NONE.value, **overrides},
+            **values,
         )
         with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)
@@ -222,6 +236,15 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     finally:
         consumer.close()
     return messages
+
+
+def dead_letters(brokers: str, topic: str) -> dict[str, list[str]]:
+    """The reasons `topic`'s messages were dead-lettered so far, by message key, in order."""
+    letters: dict[str, list[str]] = {}
+    for message in read_topic(brokers, topics.dlq(topic)):
+        reason = dict(message.headers())["reason"].decode()
+        letters.setdefault(message.key().decode(), []).append(reason)
+    return letters
 
 
 def committed_offset(brokers: str, group: str, topic: str, partition: int) -> int:
