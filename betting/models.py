@@ -243,7 +243,7 @@ class EventPublic(BaseModel):
 
     @classmethod
     def accepted(cls, event_id: uuid.UUID, body: EventCreate, at: datetime) -> "EventPublic":
-        """The event as the gateway accepted it, before the event writer stores it."""
+        """The event as the line provider accepted it, before the event writer stores it."""
         return cls.from_facts(event_id, body.to_facts(), version=None, created_at=at, updated_at=at)
 
 
