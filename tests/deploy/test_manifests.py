@@ -248,27 +248,37 @@ def _leaves(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any
     return found
 
 
+CONTAINER = ("spec", "template", "spec", "containers", 0)
+_COMPONENT = "app.kubernetes.io/component"
+# Where a Deployment built from a shared k8s/ definition says which component it is.
+NAMING = {
+    ("metadata", "name"),
+    ("metadata", "labels", _COMPONENT),
+    ("spec", "selector", "matchLabels", _COMPONENT),
+    ("spec", "template", "metadata", "labels", _COMPONENT),
+    (*CONTAINER, "name"),
+    (*CONTAINER, "args", 0),
+}
+
+
+def _deployment_leaves(name: str, components: tuple[str, ...]) -> dict[str, dict[Any, Any]]:
+    """The leaves of each of `components`' Deployments in one source, by name; all there."""
+    deployments = {
+        doc["metadata"]["name"]: _leaves(doc)
+        for doc in source(name).documents
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in components
+    }
+    assert sorted(deployments) == sorted(components)
+    return deployments
+
+
 @pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind"])
 def test_the_function_deployments_differ_only_by_name_command_and_probe(name: str) -> None:
     """k8s/ defines a function Deployment once: the three built from it share every field but
     their name (and the component label the PDBs, policies and ScaledObjects select on), their
     command, and the scorer's longer probe."""
-    deployments = {
-        doc["metadata"]["name"]: _leaves(doc)
-        for doc in source(name).documents
-        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in FUNCTIONS
-    }
-    assert sorted(deployments) == sorted(FUNCTIONS)
-    container = ("spec", "template", "spec", "containers", 0)
-    component = "app.kubernetes.io/component"
-    naming = {
-        ("metadata", "name"),
-        ("metadata", "labels", component),
-        ("spec", "selector", "matchLabels", component),
-        ("spec", "template", "metadata", "labels", component),
-        (*container, "name"),
-        (*container, "args", 0),
-    }
+    deployments = _deployment_leaves(name, FUNCTIONS)
+    container, naming = CONTAINER, NAMING
     max_age = {
         (*container, probe, "exec", "command", 3)
         for probe in ("startupProbe", "livenessProbe", "readinessProbe")
@@ -294,22 +304,8 @@ def test_the_server_deployments_differ_only_by_name_command_port_replicas_and_br
     """k8s/ defines a server Deployment once: the two built from it share every field but their
     name and component label, command and port; the line provider has a fixed replica count
     (an HPA owns the bet maker's) and alone gets the broker's address."""
-    deployments = {
-        doc["metadata"]["name"]: _leaves(doc)
-        for doc in source(name).documents
-        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in SERVERS
-    }
-    assert sorted(deployments) == sorted(SERVERS)
-    container = ("spec", "template", "spec", "containers", 0)
-    component = "app.kubernetes.io/component"
-    naming = {
-        ("metadata", "name"),
-        ("metadata", "labels", component),
-        ("spec", "selector", "matchLabels", component),
-        ("spec", "template", "metadata", "labels", component),
-        (*container, "name"),
-        (*container, "args", 0),
-    }
+    deployments = _deployment_leaves(name, SERVERS)
+    container, naming = CONTAINER, NAMING
     for server, leaves in deployments.items():
         assert {leaves[path] for path in naming} == {server}
     line_provider, bet_maker = deployments["line-provider"], deployments["bet-maker"]

@@ -2,6 +2,7 @@
 events through the line provider, bets through the bet maker, each at its own address;
 functions, database, broker, all real."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from betting.db import get_engine
 from betting.domain import BetState, EventState, Market, Score, score_bet
 from betting.models import Bet
 from tests.integration.conftest import (
+    Functions,
     bearer,
     event_over_http,
     publish_event,
@@ -113,12 +115,24 @@ def _assert_every_stored_payout_matches_its_state() -> None:
         assert bet.payout == expected, (bet.id, bet.state, bet.payout)
 
 
-@pytest.mark.usefixtures("functions")
-def test_a_whole_match_across_the_line_provider_and_the_bet_maker(
-    line_provider_url: str, bet_maker_url: str
-) -> None:
+@dataclass(frozen=True)
+class Match:
+    """A match published through the line provider, and every player's bets on it."""
+
+    event_id: str
+    bets: list[dict[str, Any]]
+
+
+@pytest.fixture
+def match(line_provider_url: str, bet_maker_url: str, functions: Functions) -> Match:
     event_id = _publish_match(line_provider_url)
-    bets = _bet_on_every_market(bet_maker_url, event_id)
+    return Match(event_id, _bet_on_every_market(bet_maker_url, event_id))
+
+
+def test_a_whole_match_across_the_line_provider_and_the_bet_maker(
+    match: Match, line_provider_url: str, bet_maker_url: str
+) -> None:
+    event_id, bets = match.event_id, match.bets
 
     def check_bets(state: EventState, score: str) -> None:
         _check_bets(bet_maker_url, event_id, bets, state, score)
@@ -152,12 +166,10 @@ def test_a_whole_match_across_the_line_provider_and_the_bet_maker(
     _assert_every_stored_payout_matches_its_state()
 
 
-@pytest.mark.usefixtures("functions")
 def test_a_match_called_off_while_live_voids_every_bet_and_pays_the_stakes_back(
-    line_provider_url: str, bet_maker_url: str
+    match: Match, line_provider_url: str, bet_maker_url: str
 ) -> None:
-    event_id = _publish_match(line_provider_url)
-    bets = _bet_on_every_market(bet_maker_url, event_id)
+    event_id, bets = match.event_id, match.bets
     url = f"{line_provider_url}/events/{event_id}"
 
     for change, score in [({"state": "active"}, "0-0"), ({"score": "1-0"}, "1-0")]:
