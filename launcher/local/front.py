@@ -104,22 +104,30 @@ def create_front(line_provider: str, bet_maker: str) -> Starlette:
         target = upstream.url + request.scope["raw_path"].decode("latin-1")
         if request.url.query:
             target += "?" + request.url.query
+        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
         outgoing = client.build_request(
             request.method,
             target,
             headers=[(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP],
-            content=request.stream(),
+            content=request.stream() if has_body else None,
         )
         try:
             answer = await client.send(outgoing, stream=True)
         except httpx.TransportError:
             return JSONResponse({"detail": f"the {upstream.name} is unavailable"}, 502)
-        return StreamingResponse(
+        # The raw bytes, still encoded as the server sent them, chunk by chunk as they come.
+        response = StreamingResponse(
             answer.aiter_raw(),
             status_code=answer.status_code,
-            headers={k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP},
             background=BackgroundTask(answer.aclose),
         )
+        # Every header line as sent: a repeated one (Set-Cookie) stays repeated.
+        response.raw_headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in answer.headers.multi_items()
+            if k.lower() not in HOP_BY_HOP
+        ]
+        return response
 
     async def openapi(_: Request) -> Response:
         try:

@@ -27,7 +27,7 @@ class StandIn:
         self.release = threading.Event()
 
     async def echo(self, request: Request) -> Response:
-        return JSONResponse(
+        response = JSONResponse(
             {
                 "server": self.name,
                 "method": request.method,
@@ -39,6 +39,8 @@ class StandIn:
             status_code=201 if request.method == "POST" else 200,
             headers={"Location": f"{self.prefix}/1", "X-Upstream": self.name},
         )
+        response.raw_headers += [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+        return response
 
     async def stream(self, _: Request) -> Response:
         async def events() -> AsyncIterator[bytes]:
@@ -103,6 +105,7 @@ def test_each_call_reaches_the_server_of_its_prefix_unchanged(
     assert response.status_code == (201 if method == "POST" else 200)
     assert response.headers["x-upstream"] == server
     assert response.headers["location"].startswith(path.rsplit("/", 1)[0] or path)
+    assert response.headers.get_list("set-cookie") == ["a=1", "b=2"]
     assert response.json() == {
         "server": server,
         "method": method,
