@@ -75,12 +75,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown(results: Results, mode: str, about: dict[str, Any], plot_name: str) -> str:
+def markdown(results: Results, command: str, about: dict[str, Any], plot_name: str) -> str:
     load = ", ".join(f"{x:.1f}" for x in about["load_average"])
     lines = [
         "# Benchmark results",
         "",
-        f"`make bench{' QUICK=1' if mode == 'quick' else ''}` on {about['date']}, commit "
+        f"`{command}` on {about['date']}, commit "
         f"{about['commit']}: {about['cores']} cores, load average {load} when it started "
         "(the machine is shared, so absolute figures are noisy: compare the ratios, "
         "which set each figure against its baseline measured in the same run).",
