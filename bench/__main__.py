@@ -9,6 +9,7 @@ none fails for being slow (timing gates on shared machines are flaky).
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ QUICK = Sizes((10_000,), 200, 10, 5, 2, 2)
 PROFILED = Sizes((100_000,), 1000, 30, 20, 10, 3)
 
 
-def measure(sizes: Sizes, profiler: Profiler) -> Results:
+def measure(sizes: Sizes, profiler: Profiler, keep_logs: Path | None) -> Results:
     results = Results()
     with local_stack() as stack, httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
         log.info("stack up; warming up the pipeline")
@@ -77,6 +78,10 @@ def measure(sizes: Sizes, profiler: Profiler) -> Results:
             profiler=profiler,
             profile_count=100_000 if 100_000 in sizes.settle_counts else sizes.settle_counts[0],
         )
+        if keep_logs is not None:  # e.g. the batch sizes the sinks log at each checkpoint
+            keep_logs.mkdir(exist_ok=True)
+            for path in stack.workdir.glob("*.log"):
+                shutil.copy(path, keep_logs)
     return results
 
 
@@ -104,7 +109,7 @@ def main() -> None:
     about = report.machine()
     started = time.monotonic()
     sizes = QUICK if args.quick else PROFILED if args.profile else FULL
-    results = measure(sizes, profiler)
+    results = measure(sizes, profiler, out / "logs" if args.profile else None)
     results.notes.append(f"The whole run took {(time.monotonic() - started) / 60:.1f} minutes.")
     print(report.text_table(results))
     (out / "results.json").write_text(json.dumps({**about, **results.as_json()}, indent=1))

@@ -142,10 +142,10 @@ def score_changes(
     try:
         with conn.cursor() as cur, ExitStack() as watch:
             baseline.copy_bets(cur, COPY, event_id)
-            # Wall-clock for the functions (where they wait matters), on-CPU for the gateway.
-            watch.enter_context(profiler.phase("latency: score changes", functions, idle=True))
+            # Wall-clock for the functions (where they wait matters), Python CPU for the gateway.
+            watch.enter_context(profiler.phase("latency: score changes", functions, "wall"))
             watch.enter_context(
-                profiler.phase("latency: score changes", {"gateway": stack.pid("gateway")})
+                profiler.phase("latency: score changes", {"gateway": stack.pid("gateway")}, "gil")
             )
             previous = api.target_states("created", "0-0")
             for index, (state, score) in enumerate(plan):

@@ -174,7 +174,11 @@ def run(
         for round_ in range(rounds):
             for name, (url, script, env, headers) in calls.items():
                 pids = {"gateway": stack.pid("gateway")} if name == "POST /bets" else {}
-                with profiler.phase("gateway: POST /bets load", pids):
+                # Python CPU (what the GIL serialises) and where the threads spend their time.
+                with (
+                    profiler.phase("gateway: POST /bets load, Python CPU", pids, "gil"),
+                    profiler.phase("gateway: POST /bets load, threads", pids, "active"),
+                ):
                     runs[name].append(_wrk(wrk, url, seconds, script, env, *headers))
                 last = runs[name][-1]
                 log.info(

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,24 @@ TOP = 15
 _LINE = re.compile(r" \(([^()]*):\d+\)$")
 
 
+# What a sample counts: "active" threads (py-spy's default: a thread blocked inside a C call,
+# such as psycopg2 waiting for Postgres, still counts), "wall" (idle threads too: where a
+# function waits) or "gil" (only the thread holding the GIL: the process's Python CPU time).
+Mode = Literal["active", "wall", "gil"]
+MODE_FLAGS: dict[str, list[str]] = {"active": [], "wall": ["--idle"], "gil": ["--gil"]}
+MODE_TEXT = {
+    "active": "samples of active threads, blocked C calls included",
+    "wall": "wall-clock samples of every thread, idle included",
+    "gil": "samples of the thread holding the GIL: Python CPU time",
+}
+
+
 @dataclass
 class Profile:
     phase: str
     process: str
     seconds: float
-    idle_included: bool
+    mode: Mode
     stacks: Counter[str]
 
     @property
@@ -74,16 +87,14 @@ def shares(profile: Profile) -> tuple[list[tuple[str, float]], list[tuple[str, f
 
 def summary(profile: Profile) -> str:
     own, inclusive = shares(profile)
-    possible = profile.seconds * RATE_HZ
-    busy = (
-        "wall-clock samples, idle included"
-        if profile.idle_included
-        else f"on-CPU samples: busy {100 * profile.samples / possible:.0f} % of the time"
-    )
+    # Samples per possible sample: threads sampled at once, on average (for "gil", the share
+    # of the time the process ran Python).
+    density = profile.samples / (profile.seconds * RATE_HZ)
     lines = [
         f"### {profile.phase}: {profile.process}",
         "",
-        f"{profile.samples} samples over {profile.seconds:.1f} s ({busy}).",
+        f"{profile.samples} samples over {profile.seconds:.1f} s, {density:.2f} per tick "
+        f"({MODE_TEXT[profile.mode]}).",
         "",
         "| self % | function | | inclusive % | function |",
         "|---:|---|---|---:|---|",
@@ -99,31 +110,31 @@ class Profiler:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self.profiles: list[Profile] = []
+        self._recordings = 0
         if directory is not None:
             if not PY_SPY.exists():
                 raise SystemExit("PROFILE=1 needs py-spy in the virtualenv: `make venv`")
             directory.mkdir(parents=True, exist_ok=True)
 
     def phase(
-        self, name: str, pids: dict[str, int], idle: bool = False
+        self, name: str, pids: dict[str, int], mode: Mode = "active"
     ) -> AbstractContextManager[None]:
         if self.directory is None:
             return nullcontext()
-        return self._record(self.directory, name, pids, idle)
+        return self._record(self.directory, name, pids, mode)
 
     @contextmanager
     def _record(
-        self, directory: Path, name: str, pids: dict[str, int], idle: bool
+        self, directory: Path, name: str, pids: dict[str, int], mode: Mode
     ) -> Iterator[None]:
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-        slug = f"{slug}-{len(self.profiles):02d}"
+        self._recordings += 1
+        slug = f"{slug}-{self._recordings:02d}"
         spies: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
         for process, pid in pids.items():
             raw = directory / f"{slug}.{process}.txt"
             args = [str(PY_SPY), "record", "--pid", str(pid), "--rate", str(RATE_HZ)]
-            args += ["--format", "raw", "--nonblocking", "--output", str(raw)]
-            if idle:
-                args.append("--idle")
+            args += ["--format", "raw", "--nonblocking", "--output", str(raw), *MODE_FLAGS[mode]]
             spies[process] = (
                 subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
                 raw,
@@ -137,7 +148,7 @@ class Profiler:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
             for process, (spy, raw) in spies.items():
                 spy.wait(timeout=60)
-                self._merge(Profile(name, process, seconds, idle, read_raw(raw)))
+                self._merge(Profile(name, process, seconds, mode, read_raw(raw)))
 
     def _merge(self, new: Profile) -> None:
         """A phase recorded several times (each step, each round) is summarised as one."""

@@ -46,7 +46,7 @@ def test_profile_shares_count_the_running_function_and_every_caller_once() -> No
             "main (app.py:1);loop (app.py:6)": 2,
         }
     )
-    own, inclusive = shares(Profile("phase", "scorer", 1.0, False, stacks))
+    own, inclusive = shares(Profile("phase", "scorer", 1.0, "active", stacks))
     assert dict(own) == {"score (score.py)": 60.0, "loop (app.py)": 20.0, "dump (json.py)": 20.0}
     assert dict(inclusive)["main (app.py)"] == 100.0
     assert dict(inclusive)["score (score.py)"] == 80.0
