@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit check fmt token clean
+.PHONY: help venv run test test-unit check fmt token bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +31,7 @@ test-unit: $(STAMP) ## Run only the unit tests (no servers)
 check: $(STAMP) ## Lint, format check, type check and import layers (ruff, mypy, import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy betting gateway functions launcher tests migrations
+	$(BIN)/mypy betting gateway functions launcher tests migrations bench
 	$(BIN)/lint-imports --no-logo --no-cache
 
 fmt: $(STAMP) ## Format the code and apply safe lint fixes
@@ -40,6 +40,9 @@ fmt: $(STAMP) ## Format the code and apply safe lint fixes
 
 token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
 	$(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
+
+bench: $(STAMP) ## Benchmarks on the local stack → bench/results.md (QUICK=1: small; PROFILE=1: py-spy)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile)
 
 clean: ## Remove the virtualenv and the local dev data
 	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""`make bench`: the performance suite, run against the project's own local stack."""
