@@ -7,6 +7,11 @@ of it is the floor any pipeline writing the same rows can be judged against.
 import time
 from typing import Any
 
+from sqlalchemy import column, literal_column
+from sqlalchemy.dialects import postgresql
+
+from betting.db import payout_sql
+
 
 def copy_bets(cur: Any, table: str, event_id: str) -> None:
     """(Re)create `table` holding a copy of the event's bets, vacuumed and analysed."""
@@ -22,6 +27,18 @@ def _target_sql(targets: dict[str, str]) -> str:
     return f"CASE market {arms} END"
 
 
+def _payout_sql(target: str) -> str:
+    # The pipeline's own payout rule (`betting.db.payout_sql`), over the new state.
+    expression = payout_sql(
+        literal_column(f"({target})"), amount=column("amount"), potential=column("potential_payout")
+    )
+    compiled = expression.compile(
+        dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
+    return str(compiled)
+
+
 def update_copy(
     cur: Any, table: str, event_id: str, targets: dict[str, str], version: int
 ) -> float:
@@ -32,7 +49,8 @@ def update_copy(
     target = _target_sql(targets)
     start = time.perf_counter()
     cur.execute(
-        f"UPDATE {table} SET state = {target}, scored_version = %s, updated_at = now() "
+        f"UPDATE {table} SET state = {target}, payout = {_payout_sql(target)}, "
+        f"scored_version = %s, updated_at = now() "
         f"WHERE event_id = %s AND state <> {target}",
         (version, event_id),
     )
