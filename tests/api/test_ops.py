@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
 from betting.auth import ALGORITHM, Role, mint_token
-from betting.db import get_engine
 from betting.models import Event
 from betting.settings import get_settings
 from gateway import bet_maker, line_provider
+from gateway.deps import current_engine
 from gateway.producer import EventPublisher, get_publisher
 from launcher.local import free_port
 from tests.api.conftest import Caller, soon
@@ -133,7 +133,7 @@ def test_without_the_database_readyz_and_reads_are_503(
 ) -> None:
     name, client = server
     read = {"line_provider": "/events", "bet_maker": "/bets"}[name]
-    with overridden(APPS[name], get_engine, database_down):
+    with overridden(APPS[name], current_engine, database_down):
         ready = client.get("/readyz")
         answer = client.get(read, headers=player.headers)
 
