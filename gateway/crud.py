@@ -2,7 +2,8 @@
 
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
@@ -60,12 +61,38 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@contextmanager
+def _autocommit(session: Session) -> Iterator[None]:
+    """Each statement its own transaction: no BEGIN or COMMIT round trips around it.
+
+    The driver's own flag, flipped for this checkout and flipped back before the connection
+    goes back to the pool. (SQLAlchemy's AUTOCOMMIT isolation level does the same but, on the
+    way back, sets READ COMMITTED explicitly, which psycopg2 sends as a `SET`: a round trip,
+    10 % of the bet maker's thread time under load.)
+    """
+    driver = session.connection().connection.dbapi_connection
+    assert driver is not None  # a connection just checked out is open
+    driver.autocommit = True
+    try:
+        yield
+    finally:
+        driver.autocommit = False
+
+
 def _page(
     session: Session, statement: SelectOfScalar[T], page: Pagination, *order: Mapped[Any]
 ) -> tuple[Sequence[T], int]:
-    total = session.exec(select(func.count()).select_from(statement.subquery())).one()
-    rows = session.exec(statement.order_by(*order).limit(page.limit).offset(page.offset)).all()
-    return rows, total
+    """One page of `statement`'s rows and how many there are in all: one statement, read in
+    autocommit (one statement is one snapshot, so the total matches the page, and there is no
+    BEGIN or ROLLBACK round trip)."""
+    total = func.count().over().label("total")
+    paged = statement.add_columns(total).order_by(*order).limit(page.limit).offset(page.offset)
+    with _autocommit(session):
+        rows = session.execute(paged).all()
+        if rows:
+            return [row[0] for row in rows], rows[0].total
+        # Past the last page, or nothing matches: no row carries the total.
+        return [], session.exec(select(func.count()).select_from(statement.subquery())).one()
 
 
 # --- Events -------------------------------------------------------------------------------
@@ -246,9 +273,9 @@ def place_bet(
 ) -> tuple[Bet, bool]:
     """Accept a bet while its event is open; return it and whether it is new."""
     if idempotency_key is None:
-        # One statement is its own transaction: one round trip, no BEGIN or COMMIT.
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return _insert_bet(session, user, bet_in), True
+        # One statement is one transaction: the lock and the insert need no BEGIN or COMMIT.
+        with _autocommit(session):
+            return _insert_bet(session, user, bet_in), True
     fingerprint = _fingerprint(bet_in)
     earlier = _replay(session, user.id, idempotency_key, fingerprint)
     if earlier is not None:

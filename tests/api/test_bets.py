@@ -486,10 +486,14 @@ def test_the_bet_list_filters_and_paginates_with_a_total(
         params={"event_id": str(event.id), "limit": 1, "offset": 1},
         headers=player.headers,
     ).json()
+    beyond = client.get(
+        "/bets", params={"event_id": str(event.id), "offset": 3}, headers=player.headers
+    ).json()
     scored = client.get("/bets", params={"state": "win"}, headers=player.headers).json()
 
     assert draws == {"items": placed[1:], "total": 2}
     assert second == {"items": [placed[1]], "total": 3}
+    assert beyond == {"items": [], "total": 3}  # past the last page the total still holds
     assert scored == {"items": [], "total": 0}
 
 
