@@ -1,5 +1,6 @@
 """The SQLModel tables and the API schemas, one family per entity."""
 
+import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,10 +39,6 @@ from betting.domain import (
 )
 
 
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def _reject_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -62,14 +59,45 @@ Payout = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return
 """A computed amount (amount × odds, rounded down): may be zero or above `MAX_MONEY`."""
 
 
-def _iso_text(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an ISO 8601 timestamp with a UTC offset")
-    return value
+_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"  # 0001-9999
+TIMESTAMP_PATTERN = (
+    f"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,6})?"
+    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""A timestamp as text: RFC 3339 (ISO 8601) with a UTC offset, to the microsecond.
+
+What JSON Schema's `date-time` format admits, less what Python's datetime cannot hold (year 0,
+leap seconds, more than six fractional digits). Month lengths and the calendar's edges are
+checked when the text is read."""
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 
 
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
-"""An ISO 8601 timestamp that must carry a UTC offset; kept in UTC."""
+def _utc_timestamp(value: object) -> datetime:
+    if isinstance(value, str) and _TIMESTAMP_RE.fullmatch(value):
+        value = datetime.fromisoformat(value)  # a ValueError (say, 30 February) is invalid input
+    elif not isinstance(value, datetime):
+        # Not a bare number, nor Unix time as text: pydantic would read both as seconds.
+        raise PydanticCustomError(
+            "timestamp_format",
+            "must be an ISO 8601 timestamp with a UTC offset, like 2030-05-01T18:45:00+02:00",
+        )
+    if value.utcoffset() is None:
+        raise PydanticCustomError("timestamp_offset", "must carry a UTC offset")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "timestamp_range", "must fall within the years 1 to 9999 once converted to UTC"
+        ) from None
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_utc_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+"""A timestamp that must carry a UTC offset (`TIMESTAMP_PATTERN`); kept and sent in UTC."""
 
 
 def _score(value: object) -> Score:
