@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from betting.domain import (
+    MAX_MONEY,
     SCORE_PATTERN,
     BetState,
     EventFacts,
@@ -37,6 +38,7 @@ from betting.domain import (
     check_event,
     parse_money,
 )
+from betting.exact_json import ExponentNumber
 
 
 def _reject_blank(value: str) -> str:
@@ -48,14 +50,67 @@ def _reject_blank(value: str) -> str:
     return value
 
 
+MONEY_PATTERN = r"^(0[.](0[1-9]|[1-9][0-9]?)0*|[1-9][0-9]{0,9}([.][0-9]{1,2}0*)?)$"
+"""Money as text, exactly what the server accepts: plain decimal notation (no sign, exponent,
+underscore, space or leading zero), a whole number of cents from 0.01 to `MAX_MONEY`."""
+MONEY_OUT_PATTERN = r"^(0|[1-9][0-9]*)[.][0-9]{2}$"
+"""Money as the server sends it: two places, always."""
+_PLAIN_DECIMAL = re.compile(r"(0|[1-9][0-9]*)([.][0-9]+)?")
+
+
+def _money(value: object) -> Decimal:
+    if isinstance(value, str):
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            raise PydanticCustomError(
+                "money_notation",
+                "must be a decimal in plain notation, like 1.85: no sign, exponent, spaces, "
+                "underscores or leading zeros",
+            )
+        value = Decimal(value)
+    elif isinstance(value, ExponentNumber):
+        raise PydanticCustomError(
+            "money_notation",
+            "must be a number in plain notation, like 1.85, not {text}",
+            {"text": value.text},
+        )
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    elif not isinstance(value, Decimal):
+        # A float has already lost the digits the client wrote; `exact_json` never makes one.
+        raise PydanticCustomError("money_type", "must be a decimal, as a JSON string or number")
+    return parse_money(value)
+
+
+def _two_places(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+_MONEY_OUT = WithJsonSchema({"type": "string", "pattern": MONEY_OUT_PATTERN}, mode="serialization")
+
 Money = Annotated[
     Decimal,
-    AfterValidator(parse_money),
-    PlainSerializer(lambda value: f"{value:.2f}", return_type=str),
+    BeforeValidator(_money),
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_PATTERN},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": float(MAX_MONEY),
+                    "multipleOf": 0.01,
+                },
+            ]
+        },
+        mode="validation",
+    ),
+    _MONEY_OUT,
 ]
-"""Money and odds: parsed from a JSON string or number, always sent as `"10.00"`."""
+"""Money and odds: read exactly from a JSON string or number (see `betting.exact_json`),
+always sent as `"10.00"`."""
 
-Payout = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
+Payout = Annotated[Decimal, PlainSerializer(_two_places, return_type=str), _MONEY_OUT]
 """A computed amount (amount × odds, rounded down): may be zero or above `MAX_MONEY`."""
 
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Header, Query, Response, status
 from betting.models import BetCreate, BetPublic, BetUpdate, Page
 from gateway import crud, metrics
 from gateway.deps import CurrentUser, Player, SessionDep
+from gateway.edge import ExactJSONRoute
 from gateway.schemas import BetQuery, created_at, errors
 
-router = APIRouter(prefix="/bets", tags=["bets"])
+router = APIRouter(prefix="/bets", tags=["bets"], route_class=ExactJSONRoute)
 
 IdempotencyKey = Annotated[
     str | None,

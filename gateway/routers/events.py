@@ -11,9 +11,10 @@ from betting.messages import EventCreated, EventUpdated
 from betting.models import EventCreate, EventPublic, EventUpdate, Page
 from gateway import crud
 from gateway.deps import Operator, PublisherDep, SessionDep
+from gateway.edge import ExactJSONRoute
 from gateway.schemas import EventQuery, created_at, errors
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], route_class=ExactJSONRoute)
 
 
 @router.post(

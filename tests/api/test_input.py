@@ -1,5 +1,7 @@
 """Hostile input over HTTP: the conventions of docs/API.md, one rule at a time."""
 
+import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -50,3 +52,95 @@ def test_changing_an_event_to_a_timestamp_out_of_range_or_not_iso_is_422(
 
     assert response.status_code == 422, response.text
     assert ["body", "event_date"] in _loc(response)
+
+
+# --- Money, read exactly as written -------------------------------------------------------
+
+
+def _post_json(client: TestClient, url: str, text: str, caller: Caller) -> Any:
+    """Send `text` as the body, byte for byte (`json=` would go through Python floats)."""
+    headers = {**caller.headers, "Content-Type": "application/json"}
+    return client.post(url, content=text.encode(), headers=headers)
+
+
+def _event_text(odds_team_1: str) -> str:
+    body = new_event(odds={"team_1": "__ODDS__", "team_2": "2.10", "draw": "3.40"})
+    return json.dumps(body).replace('"__ODDS__"', odds_team_1)
+
+
+NOT_EXACT_MONEY = [
+    "1.850000000000000001",  # a float would read 1.85
+    "1.851",
+    "1e1",
+    "1.0e1",
+    '"1e1"',
+    '" 1.50 "',
+    '"1_000"',
+    '"+1.50"',
+    "0.0",
+    "-1.50",
+]
+
+
+@pytest.mark.parametrize("odds", NOT_EXACT_MONEY)
+def test_odds_not_written_as_a_plain_positive_two_place_decimal_are_422(
+    client: TestClient, operator: Caller, odds: str
+) -> None:
+    response = _post_json(client, "/events", _event_text(odds), operator)
+
+    assert response.status_code == 422, response.text
+    assert _loc(response) == [["body", "odds", "team_1"]]
+
+
+@pytest.mark.parametrize(("odds", "answered"), [("1.85", "1.85"), ("1.5", "1.50"), ('"2"', "2.00")])
+def test_odds_are_read_exactly_from_a_json_number_or_string(
+    client: TestClient, operator: Caller, odds: str, answered: str
+) -> None:
+    response = _post_json(client, "/events", _event_text(odds), operator)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["odds"]["team_1"] == answered
+
+
+@pytest.mark.parametrize("amount", NOT_EXACT_MONEY)
+def test_a_stake_not_written_as_a_plain_positive_two_place_decimal_is_422(
+    client: TestClient, player: Caller, make_event: MakeEvent, amount: str
+) -> None:
+    event_id = make_event().id
+
+    placed = _post_json(
+        client,
+        "/bets",
+        f'{{"event_id": "{event_id}", "market": "draw", "amount": {amount}}}',
+        player,
+    )
+    changed = client.patch(
+        f"/bets/{uuid.uuid4()}",
+        content=f'{{"amount": {amount}}}'.encode(),
+        headers={**player.headers, "Content-Type": "application/json"},
+    )
+
+    assert (placed.status_code, changed.status_code) == (422, 422), (placed.text, changed.text)
+    assert _loc(placed) == [["body", "amount"]]
+    assert _loc(changed) == [["body", "amount"]]
+
+
+def test_one_stake_however_written_is_one_request_for_its_idempotency_key(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event_id = make_event().id
+    headers = {**player.headers, "Idempotency-Key": f"spelling-{uuid.uuid4()}"}
+    spellings = ['"10.00"', '"10"', "10", "10.0", "10.00", '"10.000"']
+
+    answers = [
+        client.post(
+            "/bets",
+            content=f'{{"event_id": "{event_id}", "market": "draw", "amount": {amount}}}'.encode(),
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        for amount in spellings
+    ]
+
+    assert [answer.status_code for answer in answers] == [201] * len(spellings)
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    assert answers[0].json()["amount"] == "10.00"

@@ -1,15 +1,24 @@
-"""The input conventions of docs/API.md, one rule at a time, on the types that enforce them."""
+"""The input conventions of docs/API.md, one rule at a time, on the types that enforce them.
 
+The gateway reads a body with `betting.exact_json.loads`, then validates; so do these tests."""
+
+import json
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from betting.models import TIMESTAMP_PATTERN, UtcDatetime
+from betting import exact_json
+from betting.domain import MAX_MONEY
+from betting.models import MONEY_OUT_PATTERN, MONEY_PATTERN, TIMESTAMP_PATTERN, Money, UtcDatetime
+from gateway.edge import ExactJSONRoute
+from tests.apps import APPS, load
 from tests.unit.strategies import FAST
 
 timestamp = TypeAdapter(UtcDatetime)
@@ -127,3 +136,169 @@ def test_the_timestamp_pattern_admits_only_what_the_server_reads_or_calls_out_of
         assert any(reason in str(error) for reason in ("day is out of range", "years 1 to 9999")), (
             str(error)
         )
+
+
+# --- Reading JSON exactly -----------------------------------------------------------------
+
+
+def test_a_json_number_keeps_every_digit_it_was_written_with() -> None:
+    assert exact_json.loads(b'{"odds": 1.850000000000000001}') == {
+        "odds": Decimal("1.850000000000000001")
+    }
+    assert exact_json.loads(b"[0.1, 10, -2.50]") == [Decimal("0.1"), 10, Decimal("-2.50")]
+    assert exact_json.loads(b"[10]")[0].__class__ is int
+
+
+@pytest.mark.parametrize("text", ["1e1", "1E+2", "1.0e1", "-2.5E-3"])
+def test_a_json_number_in_exponent_notation_is_kept_apart(text: str) -> None:
+    [number] = exact_json.loads(f"[{text}]".encode())
+    assert number == exact_json.ExponentNumber(text)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"odds": NaN}',
+        b'{"odds": Infinity}',
+        b'{"odds": -Infinity}',
+        b'{"team_1": "\xff"}',  # not UTF-8
+        b"[" * 100_000,  # deeper than the parser's recursion
+        b"[" + b"9" * 5000 + b"]",  # an integer Python refuses to read
+        b'{"a": 1,}',
+        b"",
+    ],
+)
+def test_anything_that_is_not_json_is_a_decode_error(body: bytes) -> None:
+    with pytest.raises(json.JSONDecodeError):
+        exact_json.loads(body)
+
+
+# --- Money --------------------------------------------------------------------------------
+
+money_type = TypeAdapter(Money)
+
+
+def _read_money(json_text: str) -> Decimal:
+    """A money value as the gateway reads it from a body: `json_text` is the JSON literal."""
+    return money_type.validate_python(exact_json.loads(json_text.encode()))
+
+
+@pytest.mark.parametrize(
+    ("json_text", "expected"),
+    [
+        ('"1.85"', "1.85"),
+        ("1.85", "1.85"),
+        ('"10"', "10.00"),
+        ("10", "10.00"),
+        ("10.0", "10.00"),
+        ('"0.01"', "0.01"),
+        ('"0.5"', "0.50"),
+        ("1.500", "1.50"),  # a whole number of cents, however many zeros follow
+        ('"1.500"', "1.50"),
+        ('"9999999999.99"', "9999999999.99"),
+        ("9999999999.99", "9999999999.99"),
+    ],
+)
+def test_money_is_read_exactly_from_a_json_string_or_number(json_text: str, expected: str) -> None:
+    value = _read_money(json_text)
+    assert value == Decimal(expected)
+    assert money_type.dump_python(value, mode="json") == expected
+
+
+@pytest.mark.parametrize(
+    "json_text",
+    [
+        "1.850000000000000001",  # a float would round it to 1.85
+        '"1.850000000000000001"',
+        "1.005",
+        '"1.005"',
+        "1e1",  # exponents, however written
+        '"1e1"',
+        "1.0e1",
+        '"1E+1"',
+        '" 1.50 "',  # no surrounding spaces
+        '"1.50 "',
+        '"1_000"',  # no underscores
+        '"+1.50"',  # no sign
+        '"-1.50"',
+        "-1.50",
+        '"01.50"',  # no leading zeros, as in a JSON number
+        '".5"',
+        '"5."',
+        '"1,50"',
+        '"١٫٥"',  # digits of other scripts
+        '"1.5\\n"',
+        '"0"',
+        '"0.00"',
+        "0",
+        "0.0",
+        '"10000000000"',
+        "10000000000.00",
+        '"NaN"',
+        '"Infinity"',
+        '""',
+        "true",
+        "null",
+        "[1]",
+    ],
+)
+def test_money_not_written_as_a_plain_positive_decimal_of_whole_cents_is_invalid(
+    json_text: str,
+) -> None:
+    with pytest.raises(ValidationError):
+        _read_money(json_text)
+
+
+def test_money_never_takes_a_binary_float() -> None:
+    # A float has already lost the digits the client wrote: the gateway never produces one.
+    with pytest.raises(ValidationError, match="JSON string or number"):
+        money_type.validate_python(1.85)
+
+
+def test_money_inside_the_program_is_a_decimal() -> None:
+    assert money_type.validate_python(Decimal("2.5")) == Decimal("2.50")
+
+
+def test_the_json_schema_gives_money_exactly() -> None:
+    assert money_type.json_schema(mode="validation") == {
+        "anyOf": [
+            {"type": "string", "pattern": MONEY_PATTERN},
+            {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": float(MAX_MONEY),
+                "multipleOf": 0.01,
+            },
+        ]
+    }
+    assert money_type.json_schema(mode="serialization") == {
+        "type": "string",
+        "pattern": MONEY_OUT_PATTERN,
+    }
+
+
+@FAST
+@given(text=st.from_regex(MONEY_PATTERN, fullmatch=True))
+def test_every_money_text_the_pattern_admits_is_accepted(text: str) -> None:
+    assert money_type.validate_python(text) == Decimal(text)
+
+
+@FAST
+@given(text=st.text(alphabet="0123456789.-+eE_ ", max_size=15) | st.from_regex(r"[0-9.]{1,14}"))
+def test_money_text_is_accepted_exactly_when_the_pattern_admits_it(text: str) -> None:
+    admitted = re.fullmatch(MONEY_PATTERN, text) is not None
+    try:
+        money_type.validate_python(text)
+    except ValidationError:
+        assert not admitted, text
+    else:
+        assert admitted, text
+
+
+@pytest.mark.parametrize("command", APPS)
+def test_every_route_that_takes_a_body_reads_it_exactly(command: str) -> None:
+    contexts = iter_route_contexts(load(command).routes)
+    routes = [c.original_route for c in contexts if isinstance(c.original_route, APIRoute)]
+    with_body = [route for route in routes if route.body_field is not None]
+    assert with_body, "no route takes a body: is this the right app?"
+    assert [r.path for r in with_body if not isinstance(r, ExactJSONRoute)] == []
