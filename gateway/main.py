@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from betting.domain import IllegalTransition, InvalidEvent, ScoreNotAllowed
 from betting.settings import get_settings
+from gateway import edge
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.producer import BrokerUnavailable, EventPublisher
@@ -42,6 +43,7 @@ app = FastAPI(
     lifespan=lifespan,
 )
 app.add_middleware(MetricsMiddleware)
+edge.install(app)
 app.include_router(events.router)
 app.include_router(bets.router)
 app.include_router(ops.router)

@@ -144,3 +144,107 @@ def test_one_stake_however_written_is_one_request_for_its_idempotency_key(
     assert [answer.status_code for answer in answers] == [201] * len(spellings)
     assert len({answer.json()["id"] for answer in answers}) == 1
     assert answers[0].json()["amount"] == "10.00"
+
+
+# --- Bodies: size and syntax --------------------------------------------------------------
+
+
+def _padded_event(size: int) -> bytes:
+    """A `POST /events` body of exactly `size` bytes (its `type` padded, so too long)."""
+    text = json.dumps(new_event(type=""))
+    return text.replace('"type": ""', '"type": "' + "x" * (size - len(text)) + '"').encode()
+
+
+@pytest.mark.parametrize(
+    ("url", "method"), [("/events", "POST"), ("/events/{id}", "PATCH"), ("/bets", "POST")]
+)
+def test_a_body_over_64_kib_is_413(
+    client: TestClient, operator: Caller, player: Caller, url: str, method: str
+) -> None:
+    caller = player if url == "/bets" else operator
+    headers = {**caller.headers, "Content-Type": "application/json"}
+
+    response = client.request(
+        method, url.format(id=uuid.uuid4()), content=_padded_event(64 * 1024 + 1), headers=headers
+    )
+
+    assert response.status_code == 413, response.text
+    assert response.json() == {"detail": "the request body is larger than 65536 bytes"}
+
+
+def test_a_body_of_exactly_64_kib_is_read(client: TestClient, operator: Caller) -> None:
+    body = _padded_event(64 * 1024)
+    assert len(body) == 64 * 1024
+    headers = {**operator.headers, "Content-Type": "application/json"}
+
+    response = client.post("/events", content=body, headers=headers)
+
+    assert response.status_code == 422  # read and validated: the padded type is too long
+    assert _loc(response) == [["body", "type"]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": ',
+        b"{'type': 'football'}",
+        b'{"odds": NaN}',
+        b'{"team_1": "\xff\xfe"}',
+        b"[" * 20_000,
+        b"[" + b"1" * 5000 + b"]",
+    ],
+    ids=["truncated", "single-quotes", "nan", "not-utf-8", "nested-too-deep", "huge-integer"],
+)
+def test_a_body_that_is_not_json_is_422_json_invalid(
+    client: TestClient, operator: Caller, body: bytes
+) -> None:
+    headers = {**operator.headers, "Content-Type": "application/json"}
+
+    response = client.post("/events", content=body, headers=headers)
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["type"] == "json_invalid"
+    assert error["loc"][0] == "body"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_declared_json_is_422(
+    client: TestClient, operator: Caller, content_type: str | None
+) -> None:
+    headers = dict(operator.headers)
+    if content_type:
+        headers["Content-Type"] = content_type
+
+    response = client.post("/events", content=json.dumps(new_event()).encode(), headers=headers)
+
+    assert response.status_code == 422, response.text
+
+
+# --- Methods ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "allowed"),
+    [
+        ("OPTIONS", "/events", "GET, POST"),
+        ("PUT", "/events", "GET, POST"),
+        ("OPTIONS", "/events/{id}", "DELETE, GET, PATCH"),
+        ("TRACE", "/bets/{id}", "DELETE, GET, PATCH"),
+        ("DELETE", "/bets", "GET, POST"),
+        ("POST", "/healthz", "GET"),
+        ("OPTIONS", "/metrics", "GET"),
+    ],
+)
+def test_an_unsupported_method_is_405_with_every_method_of_the_path_in_allow(
+    client: TestClient, method: str, url: str, allowed: str
+) -> None:
+    response = client.request(method, url.format(id=uuid.uuid4()))
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json() == {"detail": "Method Not Allowed"}
+
+
+def test_an_unknown_path_is_404_whatever_the_method(client: TestClient) -> None:
+    assert client.options("/nowhere").status_code == 404

@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from betting.db import get_engine
 from betting.domain import BetState, Market
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
+from tests.apps import APPS
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -286,29 +288,42 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.fixture(scope="session")
-def gateway_url(stack: Stack) -> Iterator[str]:
-    """The gateway as its own process, as it runs in production."""
+@contextmanager
+def serve(stack: Stack, command: str) -> Iterator[str]:
+    """`betting <command>` as its own process, as it runs in production; yields its URL."""
     port = devstack.free_port()
-    gateway = devstack.Component(
-        "gateway",
-        env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
-        log_path=stack.workdir / "gateway.log",
+    log_path = stack.workdir / f"{command}-{port}.log"
+    server = devstack.Component(
+        command, env={**stack.env, "BETTING_GATEWAY_PORT": str(port)}, log_path=log_path
     ).start()
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
-        assert gateway.running(), (stack.workdir / "gateway.log").read_text()
+        assert server.running(), log_path.read_text()
         try:
             return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, 60, "the gateway")
+    wait_for(healthy, 60, command)
     try:
         yield url
     finally:
-        gateway.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway_url(stack: Stack) -> Iterator[str]:
+    """The gateway as its own process."""
+    with serve(stack, "gateway") as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=list(APPS))
+def app_url(request: pytest.FixtureRequest, stack: Stack) -> Iterator[str]:
+    """Each of the gateway's apps (tests/apps.py) as its own process, one after the other."""
+    with serve(stack, request.param) as url:
+        yield url
 
 
 def bearer(role: Role, user: str) -> dict[str, str]:

@@ -302,3 +302,16 @@ def test_every_route_that_takes_a_body_reads_it_exactly(command: str) -> None:
     with_body = [route for route in routes if route.body_field is not None]
     assert with_body, "no route takes a body: is this the right app?"
     assert [r.path for r in with_body if not isinstance(r, ExactJSONRoute)] == []
+
+
+@pytest.mark.parametrize("command", APPS)
+def test_the_openapi_document_lists_413_on_exactly_the_calls_that_take_a_body(
+    command: str,
+) -> None:
+    operations = [
+        operation
+        for path in load(command).openapi()["paths"].values()
+        for operation in path.values()
+    ]
+    for operation in operations:
+        assert ("413" in operation["responses"]) == ("requestBody" in operation), operation
