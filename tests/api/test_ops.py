@@ -203,16 +203,16 @@ def test_the_openapi_document_describes_the_contract(client: TestClient) -> None
         ("/readyz", "get"),
         ("/metrics", "get"),
     }
-    assert statuses("/events", "post") == {"202", "401", "403", "422", "503"}
+    assert statuses("/events", "post") == {"202", "401", "403", "413", "422", "503"}
     assert statuses("/events/{event_id}", "patch") == {
-        "202", "401", "403", "404", "409", "422", "503"
+        "202", "401", "403", "404", "409", "413", "422", "503"
     }  # fmt: skip
     assert statuses("/events/{event_id}", "delete") == {
         "204", "401", "403", "404", "409", "422", "503"
     }  # fmt: skip
-    assert statuses("/bets", "post") == {"201", "401", "403", "404", "409", "422", "503"}
+    assert statuses("/bets", "post") == {"201", "401", "403", "404", "409", "413", "422", "503"}
     assert statuses("/bets/{bet_id}", "patch") == {
-        "200", "401", "403", "404", "409", "422", "503"
+        "200", "401", "403", "404", "409", "413", "422", "503"
     }  # fmt: skip
     assert statuses("/readyz", "get") == {"200", "503"}
     assert "Location" in paths["/events"]["post"]["responses"]["202"]["headers"]
