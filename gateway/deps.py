@@ -1,5 +1,6 @@
 """What routes depend on, as `Annotated` aliases: `session: SessionDep, user: Player`."""
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -11,6 +12,8 @@ from sqlmodel import Session
 from betting.auth import InvalidToken, Role, User, read_token
 from betting.db import get_engine
 from gateway.producer import EventPublisher
+
+log = logging.getLogger(__name__)
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
@@ -52,7 +55,9 @@ def get_current_user(
     try:
         return read_token(credentials.credentials)
     except InvalidToken as exc:
-        raise _unauthorized(f"invalid token: {exc}") from exc
+        # The reason (which claim, which check failed) is for our log, not for the caller.
+        log.info("token refused: %s", exc)
+        raise _unauthorized("invalid or expired token") from exc
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

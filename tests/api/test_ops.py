@@ -46,6 +46,12 @@ def test_bad_tokens_are_401_with_a_bearer_challenge(client: TestClient) -> None:
 
     assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(bad, 401)
     assert all(r.headers["www-authenticate"] == "Bearer" for r in answers.values())
+    # One fixed answer: the library's reasons (which claim, which check) help an attacker only.
+    details = {name: r.json()["detail"] for name, r in answers.items()}
+    assert details == {
+        **dict.fromkeys(bad, "invalid or expired token"),
+        "basic": "not authenticated",
+    }
 
 
 def test_the_role_comes_from_the_token(client: TestClient) -> None:
@@ -221,3 +227,20 @@ def test_the_openapi_document_describes_the_contract(client: TestClient) -> None
     assert created["schema"]["$ref"].endswith("/BetPublic")
     assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
     assert client.get("/docs").status_code == 200
+
+
+def test_the_method_label_takes_only_known_methods(client: TestClient) -> None:
+    # Each client-chosen method would otherwise be a new Prometheus series.
+    for method in ("FROBNICATE", "X-" + uuid.uuid4().hex, "get"):
+        client.request(method, "/healthz")
+
+    text = client.get("/metrics").text
+
+    methods = {
+        series.labels["method"]
+        for family in text_string_to_metric_families(text)
+        for series in family.samples
+        if series.name == "gateway_requests_total"
+    }
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert sample(text, "gateway_requests_total", method="other", route="/healthz", status="405")
