@@ -38,7 +38,7 @@ fmt: $(STAMP) ## Format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .
 
 token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
-	$(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
+	BETTING_ENV=$${BETTING_ENV:-dev} $(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
 
 clean: ## Remove the virtualenv and the local dev data
 	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache

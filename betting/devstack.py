@@ -290,6 +290,9 @@ def run_dev(
     data_dir: Path | None = None,
 ) -> None:
     """`make run`: servers (unless given), setup, the gateway and the functions; Ctrl-C stops."""
+    # Local development, for this process and the components it starts, unless told otherwise.
+    os.environ.setdefault("BETTING_ENV", "dev")
+    get_settings.cache_clear()
     settings = get_settings()
     servers: list[Postgres | Broker] = []
     stop = threading.Event()

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
+    settings.check_safe()  # however the app is served: never with a secret anyone knows
     app.state.publisher = EventPublisher(settings.kafka_brokers, settings.gateway_publish_timeout_s)
     try:
         yield
