@@ -40,6 +40,11 @@ from betting.domain import (
 )
 from betting.exact_json import ExponentNumber
 
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What `str.strip()` removes, as a regex character class that JSON Schema validators read alike."""
+TEXT_PATTERN = f"^[^\\x00]*[^\\x00{WHITESPACE}][^\\x00]*$"
+"""A name or type: something besides whitespace, and no NUL (Postgres text cannot hold one)."""
+
 
 def _reject_blank(value: str) -> str:
     if not value.strip():
@@ -48,6 +53,11 @@ def _reject_blank(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
     return value
+
+
+def _text(longest: int) -> WithJsonSchema:
+    schema = {"type": "string", "minLength": 1, "maxLength": longest, "pattern": TEXT_PATTERN}
+    return WithJsonSchema(schema)
 
 
 MONEY_PATTERN = r"^(0[.](0[1-9]|[1-9][0-9]?)0*|[1-9][0-9]{0,9}([.][0-9]{1,2}0*)?)$"
@@ -191,13 +201,16 @@ class ScoreColumn(TypeDecorator[Score]):
         return None if value is None else Score.parse(value)
 
 
+# Lengths count what was sent, as the OpenAPI document's maxLength does; a team is trimmed after.
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    StringConstraints(max_length=128),
     AfterValidator(_reject_blank),
+    AfterValidator(str.strip),
+    _text(128),
 ]
 EventType = Annotated[
-    str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)
+    str, StringConstraints(max_length=64), AfterValidator(_reject_blank), _text(64)
 ]
 
 
@@ -253,8 +266,20 @@ class EventCreate(Request):
         )
 
 
+def _sent_fields_only(schema: dict[str, Any]) -> None:
+    # A field may be left out but never sent as null, and something must be sent: say so.
+    for field in schema["properties"].values():
+        field.pop("default", None)
+        branches = [b for b in field.pop("anyOf", []) if b != {"type": "null"}]
+        if branches:
+            field.update(branches[0] if len(branches) == 1 else {"anyOf": branches})
+    schema["minProperties"] = 1
+
+
 class EventUpdate(Request):
     """The fields an operator changes; only those sent are applied."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_sent_fields_only)
 
     type: EventType | None = None
     team_1: Name | None = None

@@ -4,6 +4,7 @@ The gateway reads a body with `betting.exact_json.loads`, then validates; so do 
 
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,18 @@ from pydantic import TypeAdapter, ValidationError
 
 from betting import exact_json
 from betting.domain import MAX_MONEY
-from betting.models import MONEY_OUT_PATTERN, MONEY_PATTERN, TIMESTAMP_PATTERN, Money, UtcDatetime
+from betting.models import (
+    MONEY_OUT_PATTERN,
+    MONEY_PATTERN,
+    TEXT_PATTERN,
+    TIMESTAMP_PATTERN,
+    WHITESPACE,
+    EventType,
+    EventUpdate,
+    Money,
+    Name,
+    UtcDatetime,
+)
 from gateway.edge import ExactJSONRoute
 from tests.apps import APPS, load
 from tests.unit.strategies import FAST
@@ -315,3 +327,67 @@ def test_the_openapi_document_lists_413_on_exactly_the_calls_that_take_a_body(
     ]
     for operation in operations:
         assert ("413" in operation["responses"]) == ("requestBody" in operation), operation
+
+
+# --- Names --------------------------------------------------------------------------------
+
+team_name = TypeAdapter(Name)
+event_type = TypeAdapter(EventType)
+
+
+def test_the_whitespace_a_name_may_not_consist_of_is_what_python_strips() -> None:
+    spaces = {chr(point) for point in range(sys.maxunicode + 1) if chr(point).isspace()}
+    assert {c for c in spaces if re.fullmatch(f"[{WHITESPACE}]", c)} == spaces
+    assert re.fullmatch(f"[{WHITESPACE}]+", "".join(sorted(spaces)))
+    assert not re.search(f"[{WHITESPACE}]", "".join(map(chr, range(0x21, 0x7F))))
+
+
+@pytest.mark.parametrize("text", ["", " ", "\t\n", "\u3000", "\x1c", "\xa0\u2003"])
+def test_a_blank_name_or_type_is_invalid(text: str) -> None:
+    with pytest.raises(ValidationError):
+        team_name.validate_python(text)
+    with pytest.raises(ValidationError):
+        event_type.validate_python(text)
+
+
+@pytest.mark.parametrize("text", ["Ajax\x00", "\x00"])
+def test_a_name_with_a_nul_character_is_invalid(text: str) -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        team_name.validate_python(text)
+
+
+def test_a_team_name_is_trimmed_and_at_most_128_characters_as_sent() -> None:
+    assert team_name.validate_python("\u3000 Ajax \t") == "Ajax"
+    assert team_name.validate_python("x" * 128) == "x" * 128
+    with pytest.raises(ValidationError):
+        team_name.validate_python("Ajax" + " " * 125)  # 129 as sent, whatever trimming leaves
+
+
+@pytest.mark.parametrize(("adapter", "longest"), [(team_name, 128), (event_type, 64)])
+def test_the_json_schema_of_a_name_states_what_the_server_accepts(
+    adapter: TypeAdapter[str], longest: int
+) -> None:
+    assert adapter.json_schema() == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": longest,
+        "pattern": TEXT_PATTERN,
+    }
+
+
+@FAST
+@given(text=st.text(alphabet=st.sampled_from(" \t\x00\x1c\u3000aé"), max_size=6) | st.text())
+def test_a_name_is_accepted_exactly_when_its_schema_admits_it(text: str) -> None:
+    admitted = 1 <= len(text) <= 128 and re.fullmatch(TEXT_PATTERN, text) is not None
+    try:
+        team_name.validate_python(text)
+    except ValidationError:
+        assert not admitted, repr(text)
+    else:
+        assert admitted, repr(text)
+
+
+def test_a_change_to_an_event_is_documented_without_nulls_and_never_empty() -> None:
+    schema = EventUpdate.model_json_schema()
+    assert '"null"' not in json.dumps(schema)
+    assert schema["minProperties"] == 1
