@@ -6,8 +6,13 @@ import time
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
-MAX_BODY_BYTES = 64 * 1024
+from gateway.edge import MAX_BODY_BYTES
+
+pytestmark = pytest.mark.e2e
+
+
 # Far beyond the limit and the sockets' buffers: a server that read it all would never answer.
 ENDLESS = 64 * 1024 * 1024
 
