@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for every component: `betting gateway`, `betting event-writer`, `betting bet-scorer`,
-# `betting bet-writer`, `betting migrate`, `betting setup`, `betting probe` (see betting/cli.py).
+# `betting bet-writer`, `betting migrate`, `betting setup`, `betting probe` (see launcher/cli.py).
+# No dev tooling: .dockerignore leaves launcher/local (`betting dev`, the tests' servers) out of
+# the build context, and the project is installed without its `dev` extras.
 # No HEALTHCHECK here: the image runs five different components, and Compose and Kubernetes
 # define each one's own check.
 # checkov:skip=CKV_DOCKER_2: one image runs five components; Compose and Kubernetes give each its own health check
@@ -17,6 +19,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY betting/ betting/
 COPY gateway/ gateway/
 COPY functions/ functions/
+COPY launcher/ launcher/
 RUN /opt/venv/bin/pip install -c constraints.txt .
 
 # Final: the interpreter, the virtualenv and the application source; nothing else.
@@ -33,6 +36,7 @@ COPY migrations/ migrations/
 COPY betting/ betting/
 COPY gateway/ gateway/
 COPY functions/ functions/
+COPY launcher/ launcher/
 # /app/state is Quix Streams' default state directory (relative to the working directory);
 # on Kubernetes it and /tmp are emptyDir volumes, because the root filesystem is read-only.
 RUN python -m compileall -q /app && mkdir -p /app/state && chown ${UID}:${UID} /app/state

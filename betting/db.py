@@ -3,13 +3,33 @@
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, Engine, and_, create_engine, text, update
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Engine,
+    and_,
+    case,
+    create_engine,
+    literal,
+    null,
+    text,
+    update,
+)
 from sqlmodel import Session, col, select
 
-from betting.domain import BetState, EventFacts, EventState, Market, score_bet
+from betting.domain import (
+    SETTLEMENTS,
+    BetState,
+    EventFacts,
+    EventState,
+    Market,
+    Settlement,
+    score_bet,
+)
 from betting.models import Bet, Event
 from betting.settings import get_settings
 
@@ -78,7 +98,50 @@ def stale_bets(event_id: uuid.UUID, facts: EventFacts) -> Iterator[StaleBets]:
         )
 
 
+def payout_sql(
+    state: ColumnElement[str],
+    *,
+    amount: ColumnExpressionArgument[Decimal],
+    potential: ColumnExpressionArgument[Decimal],
+) -> ColumnElement[Decimal | None]:
+    """What a bet in `state` pays, in SQL over its `amount` and `potential` payout.
+
+    The domain's `SETTLEMENTS`, phrased for the database: a `CASE` over the states that pay.
+    """
+    paid: dict[Settlement, ColumnExpressionArgument[Decimal]] = {
+        Settlement.WINNINGS: potential,
+        Settlement.NOTHING: literal(Decimal("0.00")),
+        Settlement.STAKE: amount,
+    }
+    return case(
+        *(
+            (state == bet_state.value, paid[settlement])
+            for bet_state, settlement in SETTLEMENTS.items()
+            if settlement is not Settlement.PENDING
+        ),
+        else_=null(),
+    )
+
+
 def settle_bets(session: Session, event_id: uuid.UUID, facts: EventFacts) -> None:
-    """Give the event's stale bets, in place, the state its facts say."""
+    """Give the event's stale bets, in place, the state its facts say and what that pays."""
     for stale in stale_bets(event_id, facts):
-        session.execute(update(Bet).where(stale.where).values(state=stale.target.value))
+        target = stale.target.value
+        session.execute(
+            update(Bet)
+            .where(stale.where)
+            .values(
+                state=target,
+                payout=payout_sql(
+                    literal(target), amount=col(Bet.amount), potential=col(Bet.potential_payout)
+                ),
+            )
+        )
+
+
+def has_bets(session: Session, event_id: uuid.UUID) -> bool:
+    """Whether anyone has bet on the event (one index probe)."""
+    return (
+        session.exec(select(Bet.id).where(col(Bet.event_id) == event_id).limit(1)).first()
+        is not None
+    )

@@ -446,6 +446,11 @@ class BetCreate(Request):
     event_id: uuid.UUID
     market: Market
     amount: Money
+    odds: Money | None = PydanticField(
+        default=None,
+        description="The market's odds as the player saw them: the bet is refused (409) "
+        "if they have changed since.",
+    )
 
 
 class BetUpdate(Request):
@@ -462,6 +467,10 @@ class BetPublic(BaseModel):
     amount: Money
     odds: Money
     potential_payout: Payout
+    payout: Payout | None = PydanticField(
+        description="What the player receives: null until the bet is settled, then "
+        "potential_payout (win), 0.00 (lose) or the amount (void)."
+    )
     state: BetState
     date_created: UtcDatetime
     updated_at: UtcDatetime
@@ -483,6 +492,8 @@ class Bet(SQLModel, table=True):
     odds: Decimal = Field(sa_type=Numeric(12, 2))
     potential_payout: Decimal = Field(sa_type=Numeric(24, 2))
     state: str = Field(default=BetState.NONE.value, sa_type=String(16))
+    # What the bet paid, set with `state` (`betting.db.payout_sql`); null until settled.
+    payout: Decimal | None = Field(default=None, sa_type=Numeric(24, 2))
     # The event score_version of the last update applied; -1 before the first.
     scored_version: int = Field(default=-1, sa_type=BigInteger)
     date_created: datetime = Field(sa_type=DateTime(timezone=True))

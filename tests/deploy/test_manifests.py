@@ -228,3 +228,56 @@ def test_only_what_must_talk_talks(name: str) -> None:
 
 def test_networkpolicies_can_be_turned_off() -> None:
     assert not [d for d in source("chart-mixed-modes").documents if d["kind"] == "NetworkPolicy"]
+
+
+FUNCTIONS = ("event-writer", "bet-scorer", "bet-writer")
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    """Every scalar of a manifest by its path: {("spec", "replicas"): 1, ...}."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return {path: value}
+    found: dict[tuple[Any, ...], Any] = {}
+    for key, item in items:
+        found |= _leaves(item, (*path, key))
+    return found
+
+
+@pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind"])
+def test_the_function_deployments_differ_only_by_name_command_and_probe(name: str) -> None:
+    """k8s/ defines a function Deployment once: the three built from it share every field but
+    their name (and the component label the PDBs, policies and ScaledObjects select on), their
+    command, and the scorer's longer probe."""
+    deployments = {
+        doc["metadata"]["name"]: _leaves(doc)
+        for doc in source(name).documents
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in FUNCTIONS
+    }
+    assert sorted(deployments) == sorted(FUNCTIONS)
+    container = ("spec", "template", "spec", "containers", 0)
+    component = "app.kubernetes.io/component"
+    naming = {
+        ("metadata", "name"),
+        ("metadata", "labels", component),
+        ("spec", "selector", "matchLabels", component),
+        ("spec", "template", "metadata", "labels", component),
+        (*container, "name"),
+        (*container, "args", 0),
+    }
+    max_age = {
+        (*container, probe, "exec", "command", 3)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    shape = set(deployments["event-writer"])
+    assert naming | max_age <= shape
+    for function, leaves in deployments.items():
+        assert set(leaves) == shape, function
+        assert {leaves[path] for path in naming} == {function}
+    differ = {path for path in shape if len({d[path] for d in deployments.values()}) > 1}
+    assert differ == naming | max_age
+    ages = {function: {d[path] for path in max_age} for function, d in deployments.items()}
+    assert ages == {"event-writer": {"60"}, "bet-scorer": {"180"}, "bet-writer": {"60"}}

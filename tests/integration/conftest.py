@@ -14,12 +14,13 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from betting import devstack, topics
+from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
-from betting.domain import BetState, Market
+from betting.domain import BetState, Market, potential_payout, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
+from launcher import local
 from tests.apps import APPS
 from tests.conftest import Stack
 
@@ -44,11 +45,11 @@ class Functions:
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self.running: list[devstack.Component] = []
+        self.running: list[local.Component] = []
 
-    def start(self, command: str, **env: str) -> devstack.Component:
+    def start(self, command: str, **env: str) -> local.Component:
         name = f"{command}-{uuid.uuid4().hex[:6]}"
-        component = devstack.Component(
+        component = local.Component(
             command,
             env={**self._stack.env, **env},
             log_path=self._stack.workdir / f"{name}.log",
@@ -56,7 +57,7 @@ class Functions:
         self.running.append(component)
         return component
 
-    def start_all(self, **env: str) -> list[devstack.Component]:
+    def start_all(self, **env: str) -> list[local.Component]:
         return [self.start(command, **env) for command in FUNCTIONS]
 
     def stop_all(self) -> None:
@@ -162,24 +163,38 @@ def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.U
         }
 
 
+def payouts(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.UUID, Decimal | None]:
+    with Session(engine or get_engine()) as session:
+        query = select(Bet.id, col(Bet.payout)).where(col(Bet.event_id) == event_id)
+        return {bet_id: payout for bet_id, payout in session.exec(query)}
+
+
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the gateway does after its checks."""
+    """Insert a bet directly, as the gateway does after its checks (10.00 at 2.00 unless
+    told); `state=` for one already scored, with the payout that state gives."""
 
     def factory(
         event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
     ) -> Bet:
         now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "user_id": "player-1",
+            "amount": Decimal("10.00"),
+            "odds": Decimal("2.00"),
+        }
+        values.update(overrides)
+        state = BetState(values.pop("state", BetState.NONE))
+        potential = potential_payout(values["amount"], values["odds"])
         bet = Bet(
-            user_id=overrides.pop("user_id", "player-1"),
             event_id=event_id,
             market=market.value,
-            amount=Decimal("10.00"),
-            odds=Decimal("2.00"),
-            potential_payout=Decimal("20.00"),
+            potential_payout=potential,
+            state=state.value,
+            payout=settled_payout(state, values["amount"], potential),
             date_created=now,
             updated_at=now,
-            **{"state": BetState.NONE.value, **overrides},
+            **values,
         )
         with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)
@@ -221,6 +236,15 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     finally:
         consumer.close()
     return messages
+
+
+def dead_letters(brokers: str, topic: str) -> dict[str, list[str]]:
+    """The reasons `topic`'s messages were dead-lettered so far, by message key, in order."""
+    letters: dict[str, list[str]] = {}
+    for message in read_topic(brokers, topics.dlq(topic)):
+        reason = dict(message.headers())["reason"].decode()
+        letters.setdefault(message.key().decode(), []).append(reason)
+    return letters
 
 
 def committed_offset(brokers: str, group: str, topic: str, partition: int) -> int:
@@ -291,9 +315,9 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
 @contextmanager
 def serve(stack: Stack, command: str) -> Iterator[str]:
     """`betting <command>` as its own process, as it runs in production; yields its URL."""
-    port = devstack.free_port()
+    port = local.free_port()
     log_path = stack.workdir / f"{command}-{port}.log"
-    server = devstack.Component(
+    server = local.Component(
         command, env={**stack.env, "BETTING_GATEWAY_PORT": str(port)}, log_path=log_path
     ).start()
     url = f"http://127.0.0.1:{port}"

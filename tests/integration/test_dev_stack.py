@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from betting import devstack
 from betting.auth import Role, mint_token
+from launcher import local
 from tests.conftest import Stack
 from tests.integration.conftest import event_over_http, publish_event, wait_for
 
@@ -29,8 +29,8 @@ class DevStack:
     def __init__(self, stack: Stack, own_servers: bool = True) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="betting-dev-test-"))
         self.data_dir.chmod(0o755)
-        self.postgres_port = devstack.free_port()
-        self.gateway_port = devstack.free_port()
+        self.postgres_port = local.free_port()
+        self.gateway_port = local.free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BETTING_")},
             **{k: v for k, v in stack.env.items() if k.startswith("BETTING_")},
@@ -50,7 +50,7 @@ class DevStack:
                 "--postgres-port",
                 str(self.postgres_port),
                 "--broker-port",
-                str(devstack.free_port()),
+                str(local.free_port()),
                 "--data-dir",
                 str(self.data_dir),
             ],
@@ -106,8 +106,8 @@ def test_dev_stack_prints_tokens_and_stops_cleanly_on_ctrl_c(dev: DevStack) -> N
     assert httpx.get(f"{dev.url}/healthz").status_code == 200
 
     assert dev.interrupt() == 0
-    assert devstack.port_is_free(dev.gateway_port)
-    assert devstack.port_is_free(dev.postgres_port)
+    assert local.port_is_free(dev.gateway_port)
+    assert local.port_is_free(dev.postgres_port)
 
 
 def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
@@ -162,5 +162,5 @@ def test_dev_stack_uses_the_servers_it_is_given(stack: Stack) -> None:
     finally:
         assert dev.interrupt() == 0
     # The servers it was given are still there.
-    assert not devstack.port_is_free(stack.postgres.port)
-    assert not devstack.port_is_free(stack.broker.port)
+    assert not local.port_is_free(stack.postgres.port)
+    assert not local.port_is_free(stack.broker.port)

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlmodel import Session, col, select
 
-from betting import devstack
 from betting.db import get_engine
 from betting.domain import BetState, Market
 from betting.models import Bet, Event
+from launcher import local
 from tests.conftest import Stack
 from tests.integration.conftest import (
     Functions,
@@ -53,7 +53,7 @@ def other_stack(stack: Stack) -> Iterator[OtherStack]:
         cursor.execute(f"CREATE DATABASE {name}")
     admin.close()
     url = stack.postgres.url.rsplit("/", 1)[0] + f"/{name}"
-    broker = devstack.Broker(devstack.free_port()).start()
+    broker = local.Broker(local.free_port()).start()
     env = {**stack.env, "BETTING_DATABASE_URL": url, "BETTING_KAFKA_BROKERS": broker.address}
     subprocess.run([str(Path(sys.executable).parent / "betting"), "setup"], env=env, check=True)
     engine = create_engine(url)

@@ -24,7 +24,7 @@ from betting.domain import (
     Market,
     Odds,
     Score,
-    payout,
+    potential_payout,
 )
 from betting.models import (
     BetCreate,
@@ -346,10 +346,22 @@ def test_bet_create_rejects_an_unknown_market() -> None:
         _bet_create(market="over_2_5")
 
 
-@pytest.mark.parametrize("field", ["user_id", "odds", "state", "potential_payout"])
+@pytest.mark.parametrize("field", ["user_id", "state", "potential_payout", "payout"])
 def test_bet_create_rejects_fields_the_server_decides(field: str) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         _bet_create(**{field: "x"})
+
+
+def test_bet_create_takes_the_odds_the_player_saw_optionally() -> None:
+    assert _bet_create().odds is None
+    assert _bet_create(odds="2.1").odds == Decimal("2.10")
+    assert _bet_create(odds=3).model_dump(mode="json")["odds"] == "3.00"
+
+
+@pytest.mark.parametrize("odds", [0, "1.001", -2, "x"])
+def test_bet_create_rejects_odds_that_are_not_money(odds: Any) -> None:
+    with pytest.raises(ValidationError, match="odds"):
+        _bet_create(odds=odds)
 
 
 @pytest.mark.parametrize(("field", "value"), [("market", "team_1"), ("state", "win")])
@@ -368,7 +380,9 @@ def test_bet_update_rejects_invalid_amount(amount: Any) -> None:
         BetUpdate.model_validate(exact_json.loads(json.dumps({"amount": amount})))
 
 
-def _bet_public(amount: str, odds: str) -> BetPublic:
+def _bet_public(
+    amount: str, odds: str, state: BetState = BetState.NONE, payout: Decimal | None = None
+) -> BetPublic:
     moment = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=1)))
     return BetPublic(
         id=uuid.uuid4(),
@@ -377,8 +391,9 @@ def _bet_public(amount: str, odds: str) -> BetPublic:
         market=Market.TEAM_1,
         amount=Decimal(amount),
         odds=Decimal(odds),
-        potential_payout=payout(Decimal(amount), Decimal(odds)),
-        state=BetState.NONE,
+        potential_payout=potential_payout(Decimal(amount), Decimal(odds)),
+        payout=payout,
+        state=state,
         date_created=moment,
         updated_at=moment,
     )
@@ -398,6 +413,21 @@ def test_bet_public_shows_a_payout_above_the_largest_stake() -> None:
     # amount and odds are both valid inputs; their product fits potential_payout numeric(24, 2).
     bet = _bet_public(str(MAX_MONEY), "2.00")
     assert bet.model_dump(mode="json")["potential_payout"] == "19999999999.98"
+
+
+@pytest.mark.parametrize(
+    ("state", "payout", "shown"),
+    [
+        (BetState.WINNING, None, None),
+        (BetState.WIN, Decimal("18.5"), "18.50"),
+        (BetState.LOSE, Decimal(0), "0.00"),
+        (BetState.VOID, Decimal("10.00"), "10.00"),
+    ],
+)
+def test_bet_public_shows_the_payout_as_null_or_money(
+    state: BetState, payout: Decimal | None, shown: str | None
+) -> None:
+    assert _bet_public("10", "1.85", state, payout).model_dump(mode="json")["payout"] == shown
 
 
 def test_bet_public_shows_a_payout_rounded_down_to_zero() -> None:

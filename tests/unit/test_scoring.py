@@ -1,8 +1,9 @@
-"""`score_bet`: a bet's state from (market, event state, score); and what moves bets."""
+"""`score_bet`: a bet's state from (market, event state, score); what it pays; what moves bets."""
 
 import dataclasses
 import inspect
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from betting.domain import (
     SCORING_INPUTS,
+    SETTLEMENTS,
     BetState,
     EventFacts,
     EventState,
@@ -18,7 +20,9 @@ from betting.domain import (
     Score,
     changed_fields,
     moves_bets,
+    potential_payout,
     score_bet,
+    settled_payout,
 )
 from betting.messages import EventUpdated, encode
 from betting.models import EventUpdate
@@ -30,6 +34,7 @@ from tests.unit.strategies import (
     goals,
     make_facts,
     markets,
+    money,
     scores,
 )
 
@@ -97,6 +102,12 @@ def test_finished_event_settles_the_winners_market_win_and_the_others_lose(
     score: str, market: Market, expected: BetState
 ) -> None:
     assert score_bet(market, EventState.FINISHED, Score.parse(score)) is expected
+
+
+@pytest.mark.parametrize("market", list(Market))
+@pytest.mark.parametrize("score", ["0-0", "1-0", "0-1", "2-2", "999-0"])
+def test_cancelled_event_voids_every_bet_whatever_the_score(market: Market, score: str) -> None:
+    assert score_bet(market, EventState.CANCELLED, Score.parse(score)) is BetState.VOID
 
 
 def test_draw_market_is_winning_on_level_score() -> None:
@@ -181,6 +192,12 @@ def test_swapping_teams_and_goals_swaps_team_results(
 
 
 @FAST
+@given(score=scores)
+def test_every_market_is_void_once_cancelled(score: Score) -> None:
+    assert {score_bet(market, EventState.CANCELLED, score) for market in Market} == {BetState.VOID}
+
+
+@FAST
 @given(market=markets, score=scores)
 def test_finished_result_is_the_active_result_settled(market: Market, score: Score) -> None:
     active = score_bet(market, EventState.ACTIVE, score)
@@ -196,6 +213,7 @@ def test_bet_state_belongs_to_the_event_states_vocabulary(
         EventState.CREATED: {BetState.NONE},
         EventState.ACTIVE: {BetState.WINNING, BetState.LOSING},
         EventState.FINISHED: {BetState.WIN, BetState.LOSE},
+        EventState.CANCELLED: {BetState.VOID},
     }
     assert score_bet(market, state, score) in allowed[state]
 
@@ -218,6 +236,55 @@ def test_scoring_is_a_pure_function_of_its_inputs(
         score_bet(*other)
     # An equal but distinct Score object must give the same answer as the original.
     assert score_bet(market, state, Score(score.team_1, score.team_2)) is first
+
+
+# --- What a bet pays ---------------------------------------------------------------------
+
+AMOUNT, POTENTIAL = Decimal("10.00"), Decimal("21.50")
+
+
+def test_every_bet_state_says_what_it_pays() -> None:
+    assert set(SETTLEMENTS) == set(BetState)
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        (BetState.NONE, None),
+        (BetState.WINNING, None),
+        (BetState.LOSING, None),
+        (BetState.WIN, POTENTIAL),
+        (BetState.LOSE, Decimal("0.00")),
+        (BetState.VOID, AMOUNT),
+    ],
+)
+def test_a_bet_pays_nothing_until_settled_then_winnings_nothing_or_its_stake(
+    state: BetState, expected: Decimal | None
+) -> None:
+    assert settled_payout(state, AMOUNT, POTENTIAL) == expected
+
+
+def test_a_lost_bet_pays_zero_with_two_places() -> None:
+    assert str(settled_payout(BetState.LOSE, AMOUNT, POTENTIAL)) == "0.00"
+
+
+@FAST
+@given(state=event_states, score=scores, amount=money, odds=money)
+def test_a_bet_is_paid_exactly_when_its_event_is_finished_or_cancelled(
+    state: EventState, score: Score, amount: Decimal, odds: Decimal
+) -> None:
+    potential = potential_payout(amount, odds)
+    paid = {
+        market: settled_payout(score_bet(market, state, score), amount, potential)
+        for market in Market
+    }
+    if state is EventState.FINISHED:
+        winner = _leader(score.team_1, score.team_2)
+        assert paid == {m: potential if m is winner else Decimal(0) for m in Market}
+    elif state is EventState.CANCELLED:
+        assert paid == dict.fromkeys(Market, amount)
+    else:
+        assert paid == dict.fromkeys(Market, None)
 
 
 # --- What moves bets ----------------------------------------------------------------------

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from betting import cli
 from betting.settings import DEV_AUTH_SECRET, Settings, UnsafeSettings, get_settings
 from gateway.main import app
+from launcher import cli
 
 STRONG = "0123456789abcdef" * 2  # 32 bytes
 WEAK = {

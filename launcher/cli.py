@@ -1,4 +1,7 @@
-"""`betting <command>`: one entrypoint for every component, as the container image runs it."""
+"""`betting <command>`: one entrypoint for every component, as the container image runs it.
+
+Each command imports what it runs only when it runs, so the gateway needs nothing of the
+functions, and `betting dev` needs the dev tooling (launcher/local) that the image leaves out."""
 
 import argparse
 import functools
@@ -85,7 +88,14 @@ def _bet_writer(_: argparse.Namespace) -> None:
 
 
 def _dev(args: argparse.Namespace) -> None:
-    from betting.devstack import run_dev
+    # Dev tooling: in a checkout with the dev extras, never in the image (see launcher/local).
+    try:
+        from launcher.local import run_dev
+    except ModuleNotFoundError as missing:
+        raise SystemExit(
+            f"betting dev: the local dev tooling is not installed here ({missing.name} is "
+            "missing); run it from a checkout: make run"
+        ) from None
 
     run_dev(postgres_port=args.postgres_port, broker_port=args.broker_port, data_dir=args.data_dir)
 
