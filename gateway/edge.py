@@ -1,10 +1,11 @@
 """What every app of the gateway does at the HTTP edge, whatever its routes.
 
-`install(app)` puts it on an app: request bodies over `MAX_BODY_BYTES` answer 413 (and say so in
-the OpenAPI document), and an unsupported method answers 405 with every method of the path in
-`Allow`. Routers that take a JSON body use `ExactJSONRoute`, so a number in a body is read exactly
-as written (`betting.exact_json`) rather than through a binary float; a body that is not JSON is
-FastAPI's `json_invalid` 422. Errors keep FastAPI's `{"detail": ...}` shape.
+`install(app)` puts it on an app: request bodies over `MAX_BODY_BYTES` answer 413, and an
+unsupported method answers 405 with every method of the path in `Allow`; the OpenAPI document
+says both (413 on each operation with a body, the rest in its description). Routers that take a
+JSON body use `ExactJSONRoute`, so a number in a body is read exactly as written
+(`betting.exact_json`) rather than through a binary float; a body that is not JSON is FastAPI's
+`json_invalid` 422. Errors keep FastAPI's `{"detail": ...}` shape.
 """
 
 from collections.abc import Callable, Coroutine
@@ -112,20 +113,29 @@ _TOO_LARGE_RESPONSE = {
 }
 
 
-def _document_body_limit(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    def with_body_limit() -> dict[str, Any]:
+EDGE_RULES = (
+    f"A request body is at most {MAX_BODY_BYTES} bytes (413 beyond) and must be JSON (422 if it is "
+    "not). A method a path does not list answers 405, with every method it does list in `Allow`."
+)
+
+
+def _document_edge(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    def with_edge_rules() -> dict[str, Any]:
         document = openapi()
+        info = document.setdefault("info", {})
+        if EDGE_RULES not in info.get("description", ""):
+            info["description"] = f"{info.get('description', '')}\n\n{EDGE_RULES}".strip()
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 if "requestBody" in operation:
                     operation["responses"].setdefault("413", _TOO_LARGE_RESPONSE)
         return document
 
-    return with_body_limit
+    return with_edge_rules
 
 
 def install(app: FastAPI) -> None:
     """Give `app` the gateway's HTTP-wide behaviour (see the module's docstring)."""
     app.add_middleware(BodyLimitMiddleware)
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.openapi = _document_body_limit(app.openapi)  # type: ignore[method-assign]
+    app.openapi = _document_edge(app.openapi)  # type: ignore[method-assign]

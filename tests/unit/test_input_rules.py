@@ -29,7 +29,7 @@ from betting.models import (
     Name,
     UtcDatetime,
 )
-from gateway.edge import ExactJSONRoute
+from gateway.edge import EDGE_RULES, ExactJSONRoute
 from tests.apps import APPS, load
 from tests.unit.strategies import FAST
 
@@ -386,3 +386,11 @@ def test_a_change_to_an_event_is_documented_without_nulls_and_never_empty() -> N
     schema = EventUpdate.model_json_schema()
     assert '"null"' not in json.dumps(schema)
     assert schema["minProperties"] == 1
+
+
+@pytest.mark.parametrize("command", APPS)
+def test_the_openapi_document_states_the_body_limit_and_the_405_rule(command: str) -> None:
+    app = load(command)
+    description = app.openapi()["info"]["description"]
+    assert description.count(EDGE_RULES) == 1
+    assert app.openapi()["info"]["description"] == description  # stated once, however often built
