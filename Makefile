@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP) ## Create the virtualenv and install the project (done on first use)
 
-run: $(STAMP) ## Run the whole system locally: Postgres, broker, gateway on :8000, the three functions
+run: $(STAMP) ## Run the whole system locally: Postgres, broker, both servers (all on :8000), functions
 	$(BIN)/betting dev
 
 test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check

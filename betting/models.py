@@ -214,6 +214,15 @@ EventType = Annotated[
 ]
 
 
+_NAMED_FACTS = ("type", "team_1", "team_2", "event_date")
+
+
+def _facts_named_in(source: object, **rest: Any) -> EventFacts:
+    """`EventFacts` from the fields `source` holds under the facts' own names, plus `rest`:
+    a request body and a stored row name these alike and differ in the others."""
+    return EventFacts(**{name: getattr(source, name) for name in _NAMED_FACTS}, **rest)
+
+
 class Request(BaseModel):
     """A request body: unknown fields are an error."""
 
@@ -256,13 +265,8 @@ class EventCreate(Request):
         return self
 
     def to_facts(self) -> EventFacts:
-        return EventFacts(
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
-            deadline=self.deadline or self.event_date,
-            odds=self.odds.to_domain(),
+        return _facts_named_in(
+            self, deadline=self.deadline or self.event_date, odds=self.odds.to_domain()
         )
 
 
@@ -351,7 +355,7 @@ class EventPublic(BaseModel):
 
     @classmethod
     def accepted(cls, event_id: uuid.UUID, body: EventCreate, at: datetime) -> "EventPublic":
-        """The event as the gateway accepted it, before the event writer stores it."""
+        """The event as the line provider accepted it, before the event writer stores it."""
         return cls.from_facts(event_id, body.to_facts(), version=None, created_at=at, updated_at=at)
 
 
@@ -414,11 +418,8 @@ class Event(SQLModel, table=True):
         )
 
     def to_facts(self) -> EventFacts:
-        return EventFacts(
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
+        return _facts_named_in(
+            self,
             deadline=self.deadline,
             odds=Odds(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
             state=EventState(self.state),

@@ -1,7 +1,8 @@
 """`betting <command>`: one entrypoint for every component, as the container image runs it.
 
-Each command imports what it runs only when it runs, so the gateway needs nothing of the
-functions, and `betting dev` needs the dev tooling (launcher/local) that the image leaves out."""
+Each command imports what it runs only when it runs, so a server needs nothing of the
+functions (and the bet maker nothing of Kafka), and `betting dev` needs the dev tooling
+(launcher/local) that the image leaves out."""
 
 import argparse
 import functools
@@ -63,8 +64,14 @@ def _probe(args: argparse.Namespace) -> None:
         raise SystemExit(f"no progress for {age:.0f} s (limit {args.max_age:.0f} s)")
 
 
-def _gateway(_: argparse.Namespace) -> None:
-    from gateway.main import main
+def _line_provider(_: argparse.Namespace) -> None:
+    from gateway.line_provider import main
+
+    main()
+
+
+def _bet_maker(_: argparse.Namespace) -> None:
+    from gateway.bet_maker import main
 
     main()
 
@@ -97,7 +104,12 @@ def _dev(args: argparse.Namespace) -> None:
             "missing); run it from a checkout: make run"
         ) from None
 
-    run_dev(postgres_port=args.postgres_port, broker_port=args.broker_port, data_dir=args.data_dir)
+    run_dev(
+        port=args.port,
+        postgres_port=args.postgres_port,
+        broker_port=args.broker_port,
+        data_dir=args.data_dir,
+    )
 
 
 # Every component refuses unsafe settings before it starts; `dev` is local development by
@@ -107,7 +119,11 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "migrate": (refuse_unsafe(_migrate), "run the database migrations"),
     "token": (refuse_unsafe(_token), "print a signed access token"),
     "probe": (_probe, "liveness probe of a function: fails if its heartbeat is stale"),
-    "gateway": (refuse_unsafe(_gateway), "serve the HTTP API"),
+    "line-provider": (
+        refuse_unsafe(_line_provider),
+        "serve the events API (the one Kafka producer)",
+    ),
+    "bet-maker": (refuse_unsafe(_bet_maker), "serve the bets API (no broker needed)"),
     "event-writer": (refuse_unsafe(_event_writer), "run the event writer function"),
     "bet-scorer": (refuse_unsafe(_bet_scorer), "run the bet scorer function"),
     "bet-writer": (refuse_unsafe(_bet_writer), "run the bet writer function"),
@@ -127,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "probe":
             sub.add_argument("--max-age", type=float, default=60.0, help="seconds")
         if name == "dev":
+            sub.add_argument("--port", type=int, default=8000, help="the dev front's port")
             sub.add_argument("--postgres-port", type=int, default=5432)
             sub.add_argument("--broker-port", type=int, default=9092)
             sub.add_argument("--data-dir", type=Path, help="where the local database lives")

@@ -1,14 +1,14 @@
-"""The gateway's ASGI apps, by the `betting` command that serves each: tests run over all of them.
+"""The HTTP servers' ASGI apps, by the `betting` command that serves each: tests run over all.
 
-Today one app serves every call; when the line provider and the bet maker become two apps, list
-both here and the conformance tests (OpenAPI, input rules, schemathesis) cover each.
+The line provider serves /events, the bet maker /bets; a new server listed here is covered by
+the conformance tests (OpenAPI, input rules, body limit, schemathesis) at once.
 """
 
 import importlib
 
 from fastapi import FastAPI
 
-APPS = {"gateway": "gateway.main:app"}
+APPS = {"line-provider": "gateway.line_provider:app", "bet-maker": "gateway.bet_maker:app"}
 
 
 def load(command: str) -> FastAPI:

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from prometheus_client import Counter
 
 from betting.models import BetCreate, BetPublic, BetUpdate, Page
 from gateway import crud, metrics
@@ -12,6 +13,8 @@ from gateway.edge import ExactJSONRoute
 from gateway.schemas import BetQuery, OddsChanged, OddsChangedDetail, Problem, created_at, errors
 
 router = APIRouter(prefix="/bets", tags=["bets"], route_class=ExactJSONRoute)
+
+BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=metrics.REGISTRY)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -55,7 +58,7 @@ def place_bet(
         detail = OddsChangedDetail(message=str(exc), market=exc.market, odds=exc.odds)
         raise HTTPException(status.HTTP_409_CONFLICT, detail.model_dump(mode="json")) from exc
     if created:
-        metrics.BETS_PLACED.inc()
+        BETS_PLACED.inc()
     response.headers["Location"] = f"/bets/{bet.id}"
     return BetPublic.model_validate(bet)
 

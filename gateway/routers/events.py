@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from betting.messages import EventCreated, EventUpdated
 from betting.models import EventCreate, EventPublic, EventUpdate, Page
 from gateway import crud
-from gateway.deps import Operator, PublisherDep, SessionDep
+from gateway.deps import Operator, SessionDep
 from gateway.edge import ExactJSONRoute
+from gateway.producer import PublisherDep
 from gateway.schemas import EventQuery, Problem, created_at, errors
 
 router = APIRouter(prefix="/events", tags=["events"], route_class=ExactJSONRoute)

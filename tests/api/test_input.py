@@ -28,13 +28,13 @@ def _loc(response: Any) -> list[list[Any]]:
 @pytest.mark.parametrize("field", ["event_date", "deadline"])
 @pytest.mark.parametrize("stamp", OUT_OF_CALENDAR + NOT_TIMESTAMPS)
 def test_creating_an_event_with_a_timestamp_out_of_range_or_not_iso_is_422(
-    client: TestClient, operator: Caller, field: str, stamp: Any
+    line_provider: TestClient, operator: Caller, field: str, stamp: Any
 ) -> None:
     body = new_event(**{field: stamp})
     if field == "deadline":
         body["event_date"] = "9999-12-31T00:00:00Z"  # so only the deadline can be wrong
 
-    response = client.post("/events", json=body, headers=operator.headers)
+    response = line_provider.post("/events", json=body, headers=operator.headers)
 
     assert response.status_code == 422, response.text
     assert ["body", field] in _loc(response)
@@ -42,11 +42,11 @@ def test_creating_an_event_with_a_timestamp_out_of_range_or_not_iso_is_422(
 
 @pytest.mark.parametrize("stamp", OUT_OF_CALENDAR + NOT_TIMESTAMPS)
 def test_changing_an_event_to_a_timestamp_out_of_range_or_not_iso_is_422(
-    client: TestClient, operator: Caller, make_event: MakeEvent, stamp: Any
+    line_provider: TestClient, operator: Caller, make_event: MakeEvent, stamp: Any
 ) -> None:
     event = make_event()
 
-    response = client.patch(
+    response = line_provider.patch(
         f"/events/{event.id}", json={"event_date": stamp}, headers=operator.headers
     )
 
@@ -84,9 +84,9 @@ NOT_EXACT_MONEY = [
 
 @pytest.mark.parametrize("odds", NOT_EXACT_MONEY)
 def test_odds_not_written_as_a_plain_positive_two_place_decimal_are_422(
-    client: TestClient, operator: Caller, odds: str
+    line_provider: TestClient, operator: Caller, odds: str
 ) -> None:
-    response = _post_json(client, "/events", _event_text(odds), operator)
+    response = _post_json(line_provider, "/events", _event_text(odds), operator)
 
     assert response.status_code == 422, response.text
     assert _loc(response) == [["body", "odds", "team_1"]]
@@ -94,9 +94,9 @@ def test_odds_not_written_as_a_plain_positive_two_place_decimal_are_422(
 
 @pytest.mark.parametrize(("odds", "answered"), [("1.85", "1.85"), ("1.5", "1.50"), ('"2"', "2.00")])
 def test_odds_are_read_exactly_from_a_json_number_or_string(
-    client: TestClient, operator: Caller, odds: str, answered: str
+    line_provider: TestClient, operator: Caller, odds: str, answered: str
 ) -> None:
-    response = _post_json(client, "/events", _event_text(odds), operator)
+    response = _post_json(line_provider, "/events", _event_text(odds), operator)
 
     assert response.status_code == 202, response.text
     assert response.json()["odds"]["team_1"] == answered
@@ -104,17 +104,17 @@ def test_odds_are_read_exactly_from_a_json_number_or_string(
 
 @pytest.mark.parametrize("amount", NOT_EXACT_MONEY)
 def test_a_stake_not_written_as_a_plain_positive_two_place_decimal_is_422(
-    client: TestClient, player: Caller, make_event: MakeEvent, amount: str
+    bet_maker: TestClient, player: Caller, make_event: MakeEvent, amount: str
 ) -> None:
     event_id = make_event().id
 
     placed = _post_json(
-        client,
+        bet_maker,
         "/bets",
         f'{{"event_id": "{event_id}", "market": "draw", "amount": {amount}}}',
         player,
     )
-    changed = client.patch(
+    changed = bet_maker.patch(
         f"/bets/{uuid.uuid4()}",
         content=f'{{"amount": {amount}}}'.encode(),
         headers={**player.headers, "Content-Type": "application/json"},
@@ -126,14 +126,14 @@ def test_a_stake_not_written_as_a_plain_positive_two_place_decimal_is_422(
 
 
 def test_one_stake_however_written_is_one_request_for_its_idempotency_key(
-    client: TestClient, player: Caller, make_event: MakeEvent
+    bet_maker: TestClient, player: Caller, make_event: MakeEvent
 ) -> None:
     event_id = make_event().id
     headers = {**player.headers, "Idempotency-Key": f"spelling-{uuid.uuid4()}"}
     spellings = ['"10.00"', '"10"', "10", "10.0", "10.00", '"10.000"']
 
     answers = [
-        client.post(
+        bet_maker.post(
             "/bets",
             content=f'{{"event_id": "{event_id}", "market": "draw", "amount": {amount}}}'.encode(),
             headers={**headers, "Content-Type": "application/json"},
@@ -159,8 +159,9 @@ def _padded_event(size: int) -> bytes:
     ("url", "method"), [("/events", "POST"), ("/events/{id}", "PATCH"), ("/bets", "POST")]
 )
 def test_a_body_over_64_kib_is_413(
-    client: TestClient, operator: Caller, player: Caller, url: str, method: str
+    request: pytest.FixtureRequest, operator: Caller, player: Caller, url: str, method: str
 ) -> None:
+    client: TestClient = request.getfixturevalue("bet_maker" if url == "/bets" else "line_provider")
     caller = player if url == "/bets" else operator
     headers = {**caller.headers, "Content-Type": "application/json"}
 
@@ -172,12 +173,12 @@ def test_a_body_over_64_kib_is_413(
     assert response.json() == {"detail": "the request body is larger than 65536 bytes"}
 
 
-def test_a_body_of_exactly_64_kib_is_read(client: TestClient, operator: Caller) -> None:
+def test_a_body_of_exactly_64_kib_is_read(line_provider: TestClient, operator: Caller) -> None:
     body = _padded_event(64 * 1024)
     assert len(body) == 64 * 1024
     headers = {**operator.headers, "Content-Type": "application/json"}
 
-    response = client.post("/events", content=body, headers=headers)
+    response = line_provider.post("/events", content=body, headers=headers)
 
     assert response.status_code == 422  # read and validated: the padded type is too long
     assert _loc(response) == [["body", "type"]]
@@ -196,11 +197,11 @@ def test_a_body_of_exactly_64_kib_is_read(client: TestClient, operator: Caller) 
     ids=["truncated", "single-quotes", "nan", "not-utf-8", "nested-too-deep", "huge-integer"],
 )
 def test_a_body_that_is_not_json_is_422_json_invalid(
-    client: TestClient, operator: Caller, body: bytes
+    line_provider: TestClient, operator: Caller, body: bytes
 ) -> None:
     headers = {**operator.headers, "Content-Type": "application/json"}
 
-    response = client.post("/events", content=body, headers=headers)
+    response = line_provider.post("/events", content=body, headers=headers)
 
     assert response.status_code == 422, response.text
     [error] = response.json()["detail"]
@@ -210,13 +211,15 @@ def test_a_body_that_is_not_json_is_422_json_invalid(
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_that_is_not_declared_json_is_422(
-    client: TestClient, operator: Caller, content_type: str | None
+    line_provider: TestClient, operator: Caller, content_type: str | None
 ) -> None:
     headers = dict(operator.headers)
     if content_type:
         headers["Content-Type"] = content_type
 
-    response = client.post("/events", content=json.dumps(new_event()).encode(), headers=headers)
+    response = line_provider.post(
+        "/events", content=json.dumps(new_event()).encode(), headers=headers
+    )
 
     assert response.status_code == 422, response.text
 
@@ -225,20 +228,22 @@ def test_a_body_that_is_not_declared_json_is_422(
 
 
 @pytest.mark.parametrize(
-    ("method", "url", "allowed"),
+    ("server", "method", "url", "allowed"),
     [
-        ("OPTIONS", "/events", "GET, POST"),
-        ("PUT", "/events", "GET, POST"),
-        ("OPTIONS", "/events/{id}", "DELETE, GET, PATCH"),
-        ("TRACE", "/bets/{id}", "DELETE, GET, PATCH"),
-        ("DELETE", "/bets", "GET, POST"),
-        ("POST", "/healthz", "GET"),
-        ("OPTIONS", "/metrics", "GET"),
+        ("line_provider", "OPTIONS", "/events", "GET, POST"),
+        ("line_provider", "PUT", "/events", "GET, POST"),
+        ("line_provider", "OPTIONS", "/events/{id}", "DELETE, GET, PATCH"),
+        ("bet_maker", "TRACE", "/bets/{id}", "DELETE, GET, PATCH"),
+        ("bet_maker", "DELETE", "/bets", "GET, POST"),
+        ("bet_maker", "POST", "/healthz", "GET"),
+        ("line_provider", "OPTIONS", "/metrics", "GET"),
     ],
 )
 def test_an_unsupported_method_is_405_with_every_method_of_the_path_in_allow(
-    client: TestClient, method: str, url: str, allowed: str
+    request: pytest.FixtureRequest, server: str, method: str, url: str, allowed: str
 ) -> None:
+    client: TestClient = request.getfixturevalue(server)
+
     response = client.request(method, url.format(id=uuid.uuid4()))
 
     assert response.status_code == 405
@@ -246,5 +251,10 @@ def test_an_unsupported_method_is_405_with_every_method_of_the_path_in_allow(
     assert response.json() == {"detail": "Method Not Allowed"}
 
 
-def test_an_unknown_path_is_404_whatever_the_method(client: TestClient) -> None:
+@pytest.mark.parametrize("server", ["line_provider", "bet_maker"])
+def test_an_unknown_path_is_404_whatever_the_method(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    client: TestClient = request.getfixturevalue(server)
     assert client.options("/nowhere").status_code == 404
+    assert client.options("/bets" if server == "line_provider" else "/events").status_code == 404

@@ -136,6 +136,24 @@ def test_every_variable_set_is_a_real_setting(name: str) -> None:
     assert not unknown, f"not fields of betting/settings.py: {unknown}"
 
 
+# What talks to the broker; the bet maker never does (the NetworkPolicies agree:
+# test_manifests.test_only_what_must_talk_talks).
+BROKER_CLIENTS = {"setup", "topics", "line-provider", "event-writer", "bet-scorer", "bet-writer"}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_only_the_brokers_clients_get_its_address(name: str) -> None:
+    variables = _variables(name)
+    given = {
+        where.removesuffix(" (envFrom)") for where, v in variables if v == "BETTING_KAFKA_BROKERS"
+    }
+    every = {where.removesuffix(" (envFrom)") for where, _ in variables}
+    prefix = "betting-" if name.startswith("chart-") else ""
+    clients = {f"{prefix}{component}" for component in BROKER_CLIENTS}
+    assert given == every & clients
+    assert f"{prefix}bet-maker" in every - given
+
+
 def test_the_checks_above_catch_mistakes() -> None:
     assert not _parses(["probe", "event-writer"])  # no positional argument
     assert not _parses(["event_writer"])

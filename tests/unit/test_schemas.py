@@ -40,7 +40,7 @@ from tests.unit.strategies import FAST, event_create_body, make_facts, scores
 
 
 def _create(**overrides: Any) -> EventCreate:
-    """Validate a `POST /events` body the way the gateway receives it: as JSON text."""
+    """Validate a `POST /events` body the way the line provider receives it: as JSON text."""
     return EventCreate.model_validate(exact_json.loads(json.dumps(event_create_body(**overrides))))
 
 

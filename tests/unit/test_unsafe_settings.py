@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from betting.settings import DEV_AUTH_SECRET, Settings, UnsafeSettings, get_settings
-from gateway.main import app
 from launcher import cli
+from tests.apps import APPS, load
 
 STRONG = "0123456789abcdef" * 2  # 32 bytes
 WEAK = {
@@ -20,7 +20,7 @@ WEAK = {
     "31 bytes": STRONG[:31],
 }
 # Every `betting` command that is a component of the system, or mints tokens.
-GUARDED = ("gateway", "event-writer", "bet-scorer", "bet-writer", "setup", "migrate", "token")
+GUARDED = (*APPS, "event-writer", "bet-scorer", "bet-writer", "setup", "migrate", "token")
 
 
 @pytest.fixture
@@ -81,22 +81,24 @@ def test_the_cli_guards_each_component_command() -> None:
     assert {name for name, (run, _) in cli.COMMANDS.items() if cli.is_guarded(run)} == set(GUARDED)
 
 
-def test_the_gateway_app_refuses_to_start_with_an_unsafe_secret(
-    environment: pytest.MonkeyPatch,
+@pytest.mark.parametrize("command", APPS)
+def test_a_server_app_refuses_to_start_with_an_unsafe_secret(
+    environment: pytest.MonkeyPatch, command: str
 ) -> None:
-    # However it is served (uvicorn directly, a test client, one app of several).
+    # However it is served (uvicorn directly, a test client), not only by `betting <command>`.
     environment.setenv("BETTING_ENV", "production")
     environment.setenv("BETTING_AUTH_SECRET", "short")
 
-    with pytest.raises(UnsafeSettings), TestClient(app):
+    with pytest.raises(UnsafeSettings), TestClient(load(command)):
         pass
 
 
-def test_the_gateway_process_exits_at_once_with_a_clear_message() -> None:
+@pytest.mark.parametrize("command", APPS)
+def test_a_server_process_exits_at_once_with_a_clear_message(command: str) -> None:
     env = {**os.environ, "BETTING_ENV": "production", "BETTING_AUTH_SECRET": DEV_AUTH_SECRET}
 
     finished = subprocess.run(
-        [str(Path(sys.executable).parent / "betting"), "gateway"],
+        [str(Path(sys.executable).parent / "betting"), command],
         env=env,
         capture_output=True,
         text=True,
