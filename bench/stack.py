@@ -108,6 +108,8 @@ def local_stack() -> Iterator[Stack]:
             "BETTING_LINE_PROVIDER_PORT": str(ports["line-provider"]),
             "BETTING_BET_MAKER_PORT": str(ports["bet-maker"]),
             "BETTING_HTTP_HOST": "127.0.0.1",
+            # As `make run`: a local stack, whose development auth key the servers then accept.
+            "BETTING_ENV": os.environ.get("BETTING_ENV", "dev"),
         }
         os.environ.update(env)
         get_settings.cache_clear()
