@@ -28,6 +28,7 @@ from bench.stack import local_stack
 from betting.auth import Role
 
 log = logging.getLogger("bench")
+_ABOUT_JSON = {"$comment": "make bench's figures as data; results.md is the same as a table."}
 HERE = Path(__file__).resolve().parent
 SECTIONS = ("latency", "gateway", "settlement", "memory")
 RUNNABLE = ("latency", "gateway", "settlement")  # memory is sampled during settlement
@@ -155,7 +156,9 @@ def main() -> None:
     results = measure(sizes, profiler, out / "logs" if args.profile else None, args.sections)
     results.notes.append(f"The whole run took {(time.monotonic() - started) / 60:.1f} minutes.")
     print(report.text_table(results))
-    (out / "results.json").write_text(json.dumps({**about, **results.as_json()}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps({**_ABOUT_JSON, **about, **results.as_json()}, indent=1)
+    )
     (out / "results.md").write_text(report.markdown(results, command, about, "results.png"))
     if not partial:  # the plot's panels are the latency and settlement sections
         report.plot(results, out / "results.png")
