@@ -26,8 +26,12 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(default=10.0, gt=0)
     auth_secret: str = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 (local development only)
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
-    # How often a function checkpoints: flushes its sink and commits offsets.
-    commit_interval_s: float = Field(default=1.0, gt=0)
+    # How often a function checkpoints: flushes its sink and commits offsets. Short, so a
+    # change is visible soon; each checkpoint costs a transaction and an offset commit, which
+    # an idle function skips and a busy one amortises over what arrived meanwhile.
+    commit_interval_s: float = Field(default=0.05, gt=0)
+    # A function also checkpoints after this many messages (0: never), bounding its batch.
+    commit_every: int = Field(default=10_000, ge=0)
     # How long the bet scorer waits for the event writer before giving up on a message.
     scorer_wait_timeout_s: float = Field(default=120.0, gt=0)
     # Rows fetched per round trip when the scorer streams bets out of Postgres.
