@@ -1,7 +1,8 @@
 """What travels on the topics: one schema per message, shared by producers and consumers."""
 
+import json
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
 
@@ -45,6 +46,27 @@ class BetScored(Message):
     version: int = Field(ge=0)
 
 
+# `BetScored` as the scorer writes one per bet, without building the model: it is the hot loop
+# of a settlement. tests/unit/test_messages.py proves the output validates as `BetScored`.
+_BET_SCORED_JSON = '{"kind":"bet_scored","bet_id":"%s","event_id":"%s","state":"%s","version":%d}'
+_BET_SCORED_FIELDS = frozenset(BetScored.model_fields)
+_BET_STATES = frozenset(state.value for state in BetState)
+
+
+def encode_bet_scored(bet_id: str, event_id: str, state: BetState, version: int) -> bytes:
+    """One `BetScored` value; `bet_id` and `event_id` are canonical UUID text."""
+    return (_BET_SCORED_JSON % (bet_id, event_id, state.value, version)).encode()
+
+
+class BetUpdate(NamedTuple):
+    """A decoded `BetScored`, as plain values (canonical UUID text, state value)."""
+
+    bet_id: str
+    event_id: str
+    state: str
+    version: int
+
+
 def encode(message: Message) -> bytes:
     return message.model_dump_json().encode()
 
@@ -56,8 +78,29 @@ def decode_event(raw: bytes | None) -> EventCreated | EventUpdated:
     return event_message.validate_json(raw)
 
 
-def decode_bet_scored(raw: bytes | None) -> BetScored:
-    """Parse a `bets.state` value; raises `ValueError` with the reason."""
+def decode_bet_scored(raw: bytes | None) -> BetUpdate:
+    """Parse a `bets.state` value as `BetScored` does; raises `ValueError` with the reason.
+
+    Checked field by field rather than through the model: the bet writer decodes one per bet.
+    """
     if raw is None:
         raise ValueError("empty message")
-    return BetScored.model_validate_json(raw)
+    value = json.loads(raw)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    if value.keys() != _BET_SCORED_FIELDS:
+        raise ValueError(f"fields {sorted(value)} are not those of bet_scored")
+    if value["kind"] != "bet_scored":
+        raise ValueError(f"kind {value['kind']!r} is not bet_scored")
+    state, version = value["state"], value["version"]
+    if type(state) is not str or state not in _BET_STATES:
+        raise ValueError(f"unknown state {state!r}")
+    if type(version) is not int or version < 0:
+        raise ValueError(f"version {version!r} is not an integer >= 0")
+    return BetUpdate(_uuid_text(value["bet_id"]), _uuid_text(value["event_id"]), state, version)
+
+
+def _uuid_text(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"{value!r} is not a UUID")
+    return str(uuid.UUID(value))  # canonical, so one bet has one key

@@ -5,15 +5,16 @@ import select as select_fd
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg2
+from sqlalchemy import Text, cast
 from sqlmodel import Session, col, select
 
 from betting import topics
 from betting.db import PROGRESS_CHANNEL, get_engine, stale_bets
 from betting.domain import moves_bets
-from betting.messages import BetScored, EventUpdated, decode_event
+from betting.messages import EventUpdated, decode_event, encode_bet_scored
 from betting.models import Bet, Event, LogProgress
 from betting.settings import get_settings
 
@@ -96,22 +97,30 @@ class ProgressWatcher:
             self._listener = None
 
 
-def bets_to_rescore(*, session: Session, event_id: uuid.UUID) -> Iterator[BetScored]:
+class ScoredBet(NamedTuple):
+    """One record for `bets.state`: the bet id (its key) and its encoded `BetScored`."""
+
+    key: str
+    value: bytes
+
+
+def bets_to_rescore(*, session: Session, event_id: uuid.UUID) -> Iterator[ScoredBet]:
     """Stream the bets of `event_id` whose state differs from what its score says.
 
     One query per market, in the database, over the (event_id, market, state) index; rows
     arrive in chunks from a server-side cursor, so memory does not grow with the bet count.
+    Ids come as text and records are encoded directly: no model or UUID object per bet.
     """
     event = session.get(Event, event_id)
     if event is None or event.deleted_at is not None:
         return
     fetch = get_settings().scorer_fetch_size
+    event_text, version = str(event_id), event.score_version
+    connection = session.connection().execution_options(yield_per=fetch)
     for stale in stale_bets(event_id, event.to_facts()):
-        query = select(Bet.id).where(stale.where).execution_options(yield_per=fetch)
-        for bet_id in session.exec(query):
-            yield BetScored(
-                bet_id=bet_id, event_id=event_id, state=stale.target, version=event.score_version
-            )
+        query = select(cast(col(Bet.id), Text)).where(stale.where)
+        for bet_id in connection.execute(query).scalars():
+            yield ScoredBet(bet_id, encode_bet_scored(bet_id, event_text, stale.target, version))
 
 
 class Scorer:
@@ -120,7 +129,7 @@ class Scorer:
     def __init__(self) -> None:
         self._progress = ProgressWatcher(get_settings().scorer_wait_timeout_s)
 
-    def __call__(self, value: bytes | None, partition: int, offset: int) -> Iterator[BetScored]:
+    def __call__(self, value: bytes | None, partition: int, offset: int) -> Iterator[ScoredBet]:
         try:
             message = decode_event(value)
         except ValueError:
