@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    # How long the broker may hold a consumer's fetch when it has nothing new. tansu does not
+    # answer a held fetch when a message arrives, so each hop waited ~150 ms at the client's
+    # default (500); Kafka and Redpanda do, and a short value only adds idle fetches there.
+    kafka_fetch_wait_max_ms: int = Field(default=20, ge=1)
     # The HTTP servers listen on every interface: in a container that is how traffic reaches them.
     http_host: str = "0.0.0.0"  # noqa: S104
     # Each server has its own port, so both run side by side on one machine (`make run`).

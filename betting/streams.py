@@ -40,6 +40,7 @@ def build_app(group: str) -> Application:
         consumer_extra_config={
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
             **_liveness_config(),
         },
         producer_extra_config={"acks": "all"},
