@@ -118,6 +118,15 @@ EventType = Annotated[
 ]
 
 
+_NAMED_FACTS = ("type", "team_1", "team_2", "event_date")
+
+
+def _facts_named_in(source: object, **rest: Any) -> EventFacts:
+    """`EventFacts` from the fields `source` holds under the facts' own names, plus `rest`:
+    a request body and a stored row name these alike and differ in the others."""
+    return EventFacts(**{name: getattr(source, name) for name in _NAMED_FACTS}, **rest)
+
+
 class Request(BaseModel):
     """A request body: unknown fields are an error."""
 
@@ -160,13 +169,8 @@ class EventCreate(Request):
         return self
 
     def to_facts(self) -> EventFacts:
-        return EventFacts(
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
-            deadline=self.deadline or self.event_date,
-            odds=self.odds.to_domain(),
+        return _facts_named_in(
+            self, deadline=self.deadline or self.event_date, odds=self.odds.to_domain()
         )
 
 
@@ -306,11 +310,8 @@ class Event(SQLModel, table=True):
         )
 
     def to_facts(self) -> EventFacts:
-        return EventFacts(
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
+        return _facts_named_in(
+            self,
             deadline=self.deadline,
             odds=Odds(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
             state=EventState(self.state),
