@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     # How long the broker may hold a consumer's fetch when it has nothing new. tansu does not
     # answer a held fetch when a message arrives, so each hop waited ~150 ms at the client's
     # default (500); Kafka and Redpanda do, and a short value only adds idle fetches there.
-    kafka_fetch_wait_max_ms: int = Field(default=20, ge=1)
+    kafka_fetch_wait_max_ms: int = Field(default=10, ge=1)
     # The HTTP servers listen on every interface: in a container that is how traffic reaches them.
     http_host: str = "0.0.0.0"  # noqa: S104
     # Each server has its own port, so both run side by side on one machine (`make run`).
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     # How often a function checkpoints: flushes its sink and commits offsets. Short, so a
     # change is visible soon; each checkpoint costs a transaction and an offset commit, which
     # an idle function skips and a busy one amortises over what arrived meanwhile.
-    commit_interval_s: float = Field(default=0.05, gt=0)
+    commit_interval_s: float = Field(default=0.02, gt=0)
     # A function also checkpoints after this many messages (0: never), bounding its batch.
     commit_every: int = Field(default=10_000, ge=0)
     # How long the bet scorer waits for the event writer before giving up on a message.
