@@ -1,6 +1,5 @@
 """What travels on the topics: one schema per message, shared by producers and consumers."""
 
-import json
 import uuid
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -49,8 +48,6 @@ class BetScored(Message):
 # `BetScored` as the scorer writes one per bet, without building the model: it is the hot loop
 # of a settlement. tests/unit/test_messages.py proves the output validates as `BetScored`.
 _BET_SCORED_JSON = '{"kind":"bet_scored","bet_id":"%s","event_id":"%s","state":"%s","version":%d}'
-_BET_SCORED_FIELDS = frozenset(BetScored.model_fields)
-_BET_STATES = frozenset(state.value for state in BetState)
 
 
 def encode_bet_scored(bet_id: str, event_id: str, state: BetState, version: int) -> bytes:
@@ -79,28 +76,14 @@ def decode_event(raw: bytes | None) -> EventCreated | EventUpdated:
 
 
 def decode_bet_scored(raw: bytes | None) -> BetUpdate:
-    """Parse a `bets.state` value as `BetScored` does; raises `ValueError` with the reason.
+    """Parse a `bets.state` value as `BetScored`; raises `ValueError` with the reason.
 
-    Checked field by field rather than through the model: the bet writer decodes one per bet.
+    The model validates (in pydantic-core: as fast per record as `json.loads` plus hand
+    checks, measured) and the result is plain values, which bind to Postgres arrays as text.
     """
     if raw is None:
         raise ValueError("empty message")
-    value = json.loads(raw)  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-    if not isinstance(value, dict):
-        raise ValueError("not a JSON object")
-    if value.keys() != _BET_SCORED_FIELDS:
-        raise ValueError(f"fields {sorted(value)} are not those of bet_scored")
-    if value["kind"] != "bet_scored":
-        raise ValueError(f"kind {value['kind']!r} is not bet_scored")
-    state, version = value["state"], value["version"]
-    if type(state) is not str or state not in _BET_STATES:
-        raise ValueError(f"unknown state {state!r}")
-    if type(version) is not int or version < 0:
-        raise ValueError(f"version {version!r} is not an integer >= 0")
-    return BetUpdate(_uuid_text(value["bet_id"]), _uuid_text(value["event_id"]), state, version)
-
-
-def _uuid_text(value: object) -> str:
-    if type(value) is not str:
-        raise ValueError(f"{value!r} is not a UUID")
-    return str(uuid.UUID(value))  # canonical, so one bet has one key
+    message = BetScored.model_validate_json(raw)
+    return BetUpdate(
+        str(message.bet_id), str(message.event_id), message.state.value, message.version
+    )
