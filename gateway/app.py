@@ -7,7 +7,8 @@ here touches Kafka: the bet maker is built from this module and has no Kafka cli
 """
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -19,6 +20,7 @@ from starlette.types import Lifespan
 
 from betting.domain import IllegalTransition, InvalidEvent, ScoreNotAllowed
 from betting.settings import get_settings
+from gateway import edge
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.routers.ops import ReadinessCheck, operations_router
@@ -68,6 +70,22 @@ EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
 }
 
 
+def _safe(lifespan: Lifespan[FastAPI] | None) -> Lifespan[FastAPI]:
+    """`lifespan`, after refusing unsafe settings: however a server is started, never with an
+    auth secret anyone knows (`Settings.check_safe`)."""
+
+    @asynccontextmanager
+    async def checked(app: FastAPI) -> AsyncIterator[None]:
+        get_settings().check_safe()
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+
+    return checked
+
+
 def create_app(
     *,
     title: str,
@@ -78,8 +96,9 @@ def create_app(
     exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
 ) -> FastAPI:
     """One server: its routers and the operations endpoints, ready when `readiness` all pass."""
-    app = FastAPI(title=title, summary=summary, version=VERSION, lifespan=lifespan)
+    app = FastAPI(title=title, summary=summary, version=VERSION, lifespan=_safe(lifespan))
     app.add_middleware(MetricsMiddleware)
+    edge.install(app)
     for exc_class, handler in {**EXCEPTION_HANDLERS, **(exception_handlers or {})}.items():
         app.add_exception_handler(exc_class, handler)
     for router in routers:

@@ -2,6 +2,7 @@
 user: Player`. The line provider's producer is `gateway.producer.PublisherDep`: nothing here
 may reach Kafka, because the bet maker imports this module."""
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
@@ -12,6 +13,8 @@ from sqlmodel import Session
 
 from betting.auth import InvalidToken, Role, User, read_token
 from betting.db import get_engine
+
+log = logging.getLogger(__name__)
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
@@ -45,7 +48,9 @@ def get_current_user(
     try:
         return read_token(credentials.credentials)
     except InvalidToken as exc:
-        raise _unauthorized(f"invalid token: {exc}") from exc
+        # The reason (which claim, which check failed) is for our log, not for the caller.
+        log.info("token refused: %s", exc)
+        raise _unauthorized("invalid or expired token") from exc
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -9,9 +9,10 @@ from prometheus_client import Counter
 from betting.models import BetCreate, BetPublic, BetUpdate, Page
 from gateway import crud, metrics
 from gateway.deps import CurrentUser, Player, SessionDep
+from gateway.edge import ExactJSONRoute
 from gateway.schemas import BetQuery, OddsChanged, OddsChangedDetail, Problem, created_at, errors
 
-router = APIRouter(prefix="/bets", tags=["bets"])
+router = APIRouter(prefix="/bets", tags=["bets"], route_class=ExactJSONRoute)
 
 BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=metrics.REGISTRY)
 

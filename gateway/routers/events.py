@@ -11,10 +11,11 @@ from betting.messages import EventCreated, EventUpdated
 from betting.models import EventCreate, EventPublic, EventUpdate, Page
 from gateway import crud
 from gateway.deps import Operator, SessionDep
+from gateway.edge import ExactJSONRoute
 from gateway.producer import PublisherDep
 from gateway.schemas import EventQuery, Problem, created_at, errors
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], route_class=ExactJSONRoute)
 
 
 @router.post(

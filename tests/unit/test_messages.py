@@ -3,6 +3,7 @@
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -32,7 +33,7 @@ UPDATE_VALUES: dict[str, Any] = {
     "team_2": "AZ",
     "event_date": "2030-06-02T18:00:00+00:00",
     "deadline": "2030-06-02T17:00:00+02:00",
-    "odds": {"team_1": 1.5, "team_2": "2.25", "draw": "3"},
+    "odds": {"team_1": Decimal("1.5"), "team_2": "2.25", "draw": "3"},  # 1.5: a JSON number
     "state": "active",
     "score": "2-1",
 }
