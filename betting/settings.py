@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    # How long the broker may hold a consumer's fetch when it has nothing new. tansu does not
+    # answer a held fetch when a message arrives, so each hop waited ~150 ms at the client's
+    # default (500); Kafka and Redpanda do, and a short value only adds idle fetches there.
+    kafka_fetch_wait_max_ms: int = Field(default=10, ge=1)
     # The HTTP servers listen on every interface: in a container that is how traffic reaches them.
     http_host: str = "0.0.0.0"  # noqa: S104
     # Each server has its own port, so both run side by side on one machine (`make run`).
@@ -38,8 +42,12 @@ class Settings(BaseSettings):
     publish_timeout_s: float = Field(default=10.0, gt=0)
     auth_secret: str = DEV_AUTH_SECRET
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
-    # How often a function checkpoints: flushes its sink and commits offsets.
-    commit_interval_s: float = Field(default=1.0, gt=0)
+    # How often a function checkpoints: flushes its sink and commits offsets. Short, so a
+    # change is visible soon; each checkpoint costs a transaction and an offset commit, which
+    # an idle function skips and a busy one amortises over what arrived meanwhile.
+    commit_interval_s: float = Field(default=0.02, gt=0)
+    # A function also checkpoints after this many messages (0: never), bounding its batch.
+    commit_every: int = Field(default=10_000, ge=0)
     # How long the bet scorer waits for the event writer before giving up on a message.
     scorer_wait_timeout_s: float = Field(default=120.0, gt=0)
     # Rows fetched per round trip when the scorer streams bets out of Postgres.
