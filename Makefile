@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit check fmt token clean
+.PHONY: help venv run test test-unit check fmt token bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP) ## Create the virtualenv and install the project (done on first use)
 
-run: $(STAMP) ## Run the whole system locally: Postgres, broker, gateway on :8000, the three functions
+run: $(STAMP) ## Run the whole system locally: Postgres, broker, both servers (all on :8000), functions
 	$(BIN)/betting dev
 
 test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check
@@ -39,7 +39,10 @@ fmt: $(STAMP) ## Format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .
 
 token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
-	$(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
+	BETTING_ENV=$${BETTING_ENV:-dev} $(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
+
+bench: $(STAMP) ## Benchmarks on the local stack → bench/results.md (QUICK=1: small; PROFILE=1: py-spy; SECTIONS=gateway: only those)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile) $(if $(SECTIONS),--sections $(SECTIONS))
 
 .PHONY: bench-book bench-stream
 

@@ -1,6 +1,7 @@
 """`python -m bench.book`: the book of an event with a million bets, and what it costs.
 
-Measures, against one gateway process on 127.0.0.1 and a durable Postgres:
+Measures, against the local stack (`bench/stack.py`: the two servers on 127.0.0.1, a durable
+Postgres):
 
 - GET /events/{id}/book for an event with N bets (default 1,000,000): p50/p99 of 200 calls,
   beside GET /events/{id} in the same run; again right after a settlement step rewrote
@@ -16,7 +17,6 @@ Writes bench/results-book.md. Every loop is bounded in count and time.
 """
 
 import argparse
-import logging
 import statistics
 import subprocess
 import tempfile
@@ -28,10 +28,11 @@ from typing import Any
 
 import httpx
 
-from bench.servers import Servers, percentile, servers
+from bench.figures import percentile
+from bench.pages import Report
+from bench.stack import Stack, local_stack
 from betting.auth import Role, mint_token
 
-log = logging.getLogger("bench.book")
 HERE = Path(__file__).resolve().parent
 TRIGGERS = ("bets_book_insert", "bets_book_delete", "bets_book_restake")
 
@@ -86,9 +87,8 @@ def http_latency(client: httpx.Client, path: str, headers: dict[str, str]) -> li
     return timed(call, 200)
 
 
-def sql_latency(stack: Servers, statement: str, *params: Any) -> list[float]:
+def sql_latency(stack: Stack, statement: str, *params: Any) -> list[float]:
     conn = stack.connect()
-    conn.autocommit = True
     try:
         with conn.cursor() as cur:
 
@@ -101,19 +101,20 @@ def sql_latency(stack: Servers, statement: str, *params: Any) -> list[float]:
         conn.close()
 
 
-def set_triggers(stack: Servers, enabled: bool) -> None:
+def set_triggers(stack: Stack, enabled: bool) -> None:
     conn = stack.connect()
     try:
-        with conn, conn.cursor() as cur:
+        with conn.cursor() as cur:
             for name in TRIGGERS:
                 cur.execute(f"ALTER TABLE bets {'ENABLE' if enabled else 'DISABLE'} TRIGGER {name}")
     finally:
         conn.close()
 
 
-def sql_placements(stack: Servers, event: str, count: int) -> float:
-    """Milliseconds per placement transaction, as the gateway makes them, in SQL."""
+def sql_placements(stack: Stack, event: str, count: int) -> float:
+    """Milliseconds per placement transaction, as the bet maker makes them, in SQL."""
     conn = stack.connect()
+    conn.autocommit = False  # the lock and the insert in one transaction, as placement does
     try:
         with conn.cursor() as cur:
             started = time.perf_counter()
@@ -131,7 +132,7 @@ def sql_placements(stack: Servers, event: str, count: int) -> float:
         conn.close()
 
 
-def wrk_placements(stack: Servers, event: str, seconds: int) -> float:
+def wrk_placements(stack: Stack, event: str, seconds: int) -> float:
     """POST /bets per second over 16 connections (wrk), every request a new bet."""
     script = f"""
 wrk.method = "POST"
@@ -143,7 +144,7 @@ wrk.headers["Authorization"] = "Bearer {mint_token("bench-player", Role.PLAYER)}
         lua.write(script)
         lua.flush()
         out = subprocess.run(
-            ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", lua.name, f"{stack.gateway_url}/bets"],
+            ["wrk", "-t2", "-c16", f"-d{seconds}s", "-s", lua.name, f"{stack.bets_url}/bets"],
             capture_output=True, text=True, check=True, timeout=seconds + 30,
         ).stdout  # fmt: skip
     if "Non-2xx" in out:
@@ -164,39 +165,30 @@ def main() -> None:
     parser.add_argument("--placements", type=int, default=2000, help="SQL placements per round")
     parser.add_argument("--wrk-seconds", type=int, default=10)
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic", "betting"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    lines: list[str] = []
+    report = Report("bench.book")
+    line, heading = report.line, report.heading
 
-    def report(line: str) -> None:
-        log.info(line)
-        lines.append(line)
-
-    with servers() as stack, httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with local_stack() as stack, stack.client() as client:
         operator = {"Authorization": f"Bearer {mint_token('bench-operator', Role.OPERATOR)}"}
         event, other = str(uuid.uuid4()), str(uuid.uuid4())
         conn = stack.connect()
-        with conn, conn.cursor() as cur:
+        with conn.cursor() as cur:
             cur.execute(EVENT_SQL, (event,))
             cur.execute(EVENT_SQL, (other,))
-        started = time.perf_counter()
-        with conn, conn.cursor() as cur:
+            started = time.perf_counter()
             cur.execute(BETS_SQL, {"event": event, "count": args.bets})
-        report(f"inserted {args.bets:,} bets in {time.perf_counter() - started:.0f} s")
-        conn.autocommit = True
-        with conn.cursor() as cur:
+            line(f"Inserted {args.bets:,} bets in {time.perf_counter() - started:.0f} s.")
             cur.execute("VACUUM ANALYZE bets")
         book = client.get(f"/events/{event}/book", headers=operator).json()
         assert book["bets"] == args.bets, book
 
-        report("## The book over HTTP")
+        heading("The book over HTTP")
         base = http_latency(client, f"/events/{event}", {})
-        report(f"- GET /events/{{id}} (baseline): {summary(base)}")
+        line(f"- GET /events/{{id}} (baseline): {summary(base)}")
         fresh = http_latency(client, f"/events/{event}/book", operator)
-        report(f"- GET /events/{{id}}/book, {args.bets:,} bets: {summary(fresh)}")
+        line(f"- GET /events/{{id}}/book, {args.bets:,} bets: {summary(fresh)}")
 
-        report("## The plain aggregate, for the record (covering index built for it)")
+        heading("The plain aggregate, for the record (covering index built for it)")
         with conn.cursor() as cur:
             cur.execute(
                 "CREATE INDEX bench_book ON bets (event_id, market) "
@@ -204,20 +196,20 @@ def main() -> None:
             )
             cur.execute("VACUUM ANALYZE bets")
         plain = sql_latency(stack, PLAIN_AGGREGATE, event)
-        report(f"- SUM over the bets, vacuumed: {summary(plain)}")
+        line(f"- SUM over the bets, vacuumed: {summary(plain)}")
         started = time.perf_counter()
         with conn.cursor() as cur:
             cur.execute(SETTLE_STEP, (event,))
-        report(f"- a settlement step rewrote the {args.bets:,} bets in "
-               f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+        took = time.perf_counter() - started
+        line(f"- a settlement step rewrote the {args.bets:,} bets in {took:.0f} s")
         plain_after = sql_latency(stack, PLAIN_AGGREGATE, event)
-        report(f"- SUM over the bets, right after it: {summary(plain_after)}")
+        line(f"- SUM over the bets, right after it: {summary(plain_after)}")
         after = http_latency(client, f"/events/{event}/book", operator)
-        report(f"- GET /events/{{id}}/book right after it: {summary(after)}")
+        line(f"- GET /events/{{id}}/book right after it: {summary(after)}")
         with conn.cursor() as cur:
             cur.execute("DROP INDEX bench_book")
 
-        report("## What the running totals cost bet placement (same run, alternating)")
+        heading("What the running totals cost bet placement (same run, alternating)")
         sql: dict[bool, list[float]] = {True: [], False: []}
         http: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(3):
@@ -227,24 +219,20 @@ def main() -> None:
                 http[enabled].append(wrk_placements(stack, other, args.wrk_seconds))
         set_triggers(stack, True)
         on, off = statistics.median(sql[True]), statistics.median(sql[False])
-        report(f"- SQL placement transaction, median of 3 rounds of {args.placements}: "
-               f"{on:.3f} ms with the totals, {off:.3f} ms without ({on / off:.2f}×); "
-               f"rounds {rounds(sql, '.3f')}")  # fmt: skip
+        line(
+            f"- SQL placement transaction, median of 3 rounds of {args.placements}: "
+            f"{on:.3f} ms with the totals, {off:.3f} ms without ({on / off:.2f}×); "
+            f"rounds {rounds(sql, '.3f')}"
+        )
         on, off = statistics.median(http[True]), statistics.median(http[False])
-        report(f"- POST /bets (wrk, 16 connections, {args.wrk_seconds} s), median of 3: "
-               f"{on:.0f} req/s with the totals, {off:.0f} without ({on / off:.2f}×); "
-               f"rounds {rounds(http, '.0f')}")  # fmt: skip
+        line(
+            f"- POST /bets (wrk, 16 connections, {args.wrk_seconds} s), median of 3: "
+            f"{on:.0f} req/s with the totals, {off:.0f} without ({on / off:.2f}×); "
+            f"rounds {rounds(http, '.0f')}"
+        )
         conn.close()
 
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    (HERE / "results-book.md").write_text(
-        "# The book: benchmark results\n\n"
-        f"`python -m bench.book --bets {args.bets}` on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 2 shared cores, load average "
-        f"{' '.join(load)} at the end (noisy: compare figures of the same run).\n\n"
-        + "\n".join(f"\n{line}\n" if line.startswith("#") else line for line in lines)
-        + "\n"
-    )
+    report.write(HERE / "results-book.md", "The book", f"python -m bench.book --bets {args.bets}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""`python -m bench.stream`: 1,000 subscribers of the bet stream on one gateway process.
+"""`python -m bench.stream`: 1,000 subscribers of the bet stream on one bet maker process.
 
-Against one gateway process on 127.0.0.1 and a durable Postgres:
+Against the local stack (`bench/stack.py`: the bet maker on 127.0.0.1, a durable Postgres):
 
 1. A client process opens 1,000 SSE connections, one per player, each with one bet on a
    live event, and waits until every stream says it is live.
@@ -18,11 +18,9 @@ Writes bench/results-stream.md. Every loop is bounded in count and time.
 import argparse
 import asyncio
 import json
-import logging
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -32,14 +30,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
-from bench.servers import Servers, cpu_s, percentile, rss_mb, servers
+from bench.figures import percentile
+from bench.memory import PeakRss, rss_mb
+from bench.pages import Report, cpu_s
+from bench.stack import Stack, local_stack
 from betting.auth import Role, mint_token
 from betting.db import session_scope
 from betting.domain import BetState
 from betting.messages import BetScored, encode
 from betting.streams import LogRecord
 
-log = logging.getLogger("bench.stream")
 HERE = Path(__file__).resolve().parent
 LIVE, TOO_SLOW = b": live", b": too slow"
 
@@ -127,36 +127,14 @@ def clients_main(argv: list[str]) -> None:
 # --- The driver -----------------------------------------------------------------------
 
 
-class PeakRss:
-    """The highest RSS (MB) a process reached while this runs, sampled every 50 ms."""
-
-    def __init__(self, pid: int) -> None:
-        self._pid = pid
-        self.peak = rss_mb(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, rss_mb(self._pid))
-
-    def __enter__(self) -> "PeakRss":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 class Clients:
     """A client process: started, told when to stop, and what it read."""
 
-    def __init__(self, stack: Servers, tokens: list[str], name: str, slow: bool) -> None:
+    def __init__(self, stack: Stack, tokens: list[str], name: str, slow: bool) -> None:
         self._out = stack.workdir / f"{name}.json"
         token_file = stack.workdir / f"{name}.tokens"
         token_file.write_text("\n".join(tokens))
-        command = [sys.executable, "-m", "bench.stream", "clients", "--url", stack.gateway_url,
+        command = [sys.executable, "-m", "bench.stream", "clients", "--url", stack.bets_url,
                    "--tokens", str(token_file), "--out", str(self._out)]  # fmt: skip
         self._process = subprocess.Popen(
             [*command, *(["--slow"] if slow else [])],
@@ -230,21 +208,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("httpx", "alembic", "betting"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    lines: list[str] = []
+    report = Report("bench.stream")
+    line = report.line
 
-    def report(line: str) -> None:
-        log.info(line)
-        lines.append(line)
-
-    with servers() as stack:
+    with local_stack() as stack:
+        server = stack.pid("bet-maker")
         event = uuid.uuid4()
         players = [f"player-{n:04d}" for n in range(args.subscribers)]
         bets = [uuid.uuid4() for _ in players]
         conn = stack.connect()
-        with conn, conn.cursor() as cur:
+        with conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO events VALUES (%s, 'football', 'Ajax', 'PSV', now(), now(), 2, 3, "
                 "4, 'active', '0-0', 0, 0, now(), now(), NULL)",
@@ -256,53 +229,59 @@ def main() -> None:
                 [(str(bet), player, str(event)) for bet, player in zip(bets, players, strict=True)],
             )
         conn.close()
-        idle = rss_mb(stack.gateway_pid)
-        report(f"- gateway RSS before any subscriber: {idle:.0f} MB")
+        line(f"- bet maker RSS before any subscriber: {rss_mb(server):.0f} MB")
         tokens = [mint_token(player, Role.PLAYER) for player in players]
         started = time.monotonic()
         players_clients = Clients(stack, tokens, "players", slow=False)
-        report(f"- {args.subscribers} subscribers live in {time.monotonic() - started:.1f} s; "
-               f"gateway RSS {rss_mb(stack.gateway_pid):.0f} MB")  # fmt: skip
+        live_s = time.monotonic() - started
+        line(
+            f"- {args.subscribers} subscribers live in {live_s:.1f} s; "
+            f"bet maker RSS {rss_mb(server):.0f} MB"
+        )
 
-        cpu = cpu_s(stack.gateway_pid), cpu_s(players_clients.pid)
-        with PeakRss(stack.gateway_pid) as peak:
+        cpu = cpu_s(server), cpu_s(players_clients.pid)
+        with PeakRss({"bet-maker": server}) as peak:
             commits = rounds(event, bets, 1, args.rounds, args.interval)
-        phase_one = peak.peak
-        gateway_cpu = (cpu_s(stack.gateway_pid) - cpu[0]) / args.rounds * 1000
+        phase_one = peak.peak_mb["bet-maker"]
+        server_cpu = (cpu_s(server) - cpu[0]) / args.rounds * 1000
         clients_cpu = (cpu_s(players_clients.pid) - cpu[1]) / args.rounds * 1000
 
         operators = [mint_token(f"operator-{n}", Role.OPERATOR) for n in range(args.slow)]
         slow_clients = Clients(stack, operators, "slow", slow=True)
-        with PeakRss(stack.gateway_pid) as peak:
+        with PeakRss({"bet-maker": server}) as peak:
             commits_two = rounds(event, bets, 1 + args.rounds, args.rounds, args.interval)
         slow = slow_clients.finish()
         got = players_clients.finish()
 
-        def deliveries(commits: dict[int, float], label: str, peak_mb: float) -> None:
-            latency = latencies(commits, {x: t for x, t in got["times"].items()})
-            expected = len(commits) * args.subscribers
-            report(f"- {label}: {len(latency)} of {expected} deliveries; latency after commit "
-                   f"p50 {percentile(latency, 50):.0f} ms, p99 {percentile(latency, 99):.0f} ms, "
-                   f"max {max(latency):.0f} ms; gateway peak RSS {peak_mb:.0f} MB")  # fmt: skip
+    def deliveries(commits: dict[int, float], peak_mb: float) -> None:
+        latency = latencies(commits, got["times"])
+        expected = len(commits) * args.subscribers
+        line(
+            f"- players: {len(latency)} of {expected} deliveries; latency after commit "
+            f"p50 {percentile(latency, 50):.0f} ms, p99 {percentile(latency, 99):.0f} ms, "
+            f"max {max(latency):.0f} ms; bet maker peak RSS {peak_mb:.0f} MB"
+        )
 
-        report(f"## {args.subscribers} players, {args.rounds} rounds of {args.subscribers} "
-               f"changes (one transaction each, every {args.interval} s)")  # fmt: skip
-        deliveries(commits, "players", phase_one)
-        report(f"- CPU per round of {args.subscribers} deliveries: gateway {gateway_cpu:.0f} ms, "
-               f"the clients' process {clients_cpu:.0f} ms")  # fmt: skip
-        report(f"## The same, while {args.slow} operators watching every bet stop reading")
-        deliveries(commits_two, "players", peak.peak)
-        report(f"- slow operators: {slow['live']} went live, {slow['dropped']} read the "
-               f"'too slow' comment, {slow['ended']} streams ended by the gateway")  # fmt: skip
-
-    load = Path("/proc/loadavg").read_text().split()[:3]
-    (HERE / "results-stream.md").write_text(
-        "# The bet stream: benchmark results\n\n"
-        f"`python -m bench.stream` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-        f"2 shared cores, load average {' '.join(load)} at the end (the clients run on the "
-        "same cores as the gateway and Postgres).\n\n"
-        + "\n".join(f"\n{line}\n" if line.startswith("#") else line for line in lines)
-        + "\n"
+    report.heading(
+        f"{args.subscribers} players, {args.rounds} rounds of {args.subscribers} changes "
+        f"(one transaction each, every {args.interval} s)"
+    )
+    deliveries(commits, phase_one)
+    line(
+        f"- CPU per round of {args.subscribers} deliveries: bet maker {server_cpu:.0f} ms, "
+        f"the clients' process {clients_cpu:.0f} ms"
+    )
+    report.heading(f"The same, while {args.slow} operators watching every bet stop reading")
+    deliveries(commits_two, peak.peak_mb["bet-maker"])
+    line(
+        f"- slow operators: {slow['live']} went live, {slow['dropped']} read the 'too slow' "
+        f"comment, {slow['ended']} streams ended by the bet maker"
+    )
+    report.write(
+        HERE / "results-stream.md",
+        "The bet stream",
+        f"python -m bench.stream --subscribers {args.subscribers} --slow {args.slow} "
+        f"--rounds {args.rounds} --interval {args.interval}",
     )
 
 

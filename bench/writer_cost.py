@@ -10,23 +10,21 @@ log's cost as a ratio with/without, all from the same run. Writes bench/results-
 """
 
 import argparse
-import logging
 import statistics
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.sql.elements import TextClause
 
-from bench.servers import Report, servers
+from bench.pages import Report
+from bench.stack import local_stack
 from betting.db import returning_changed, session_scope
 from functions.bet_writer import apply
 
-log = logging.getLogger("bench.writer_cost")
 HERE = Path(__file__).resolve().parent
 
 EVENT_SQL = """
@@ -50,9 +48,7 @@ def without_log() -> TextClause:
     return bare.bindparams(*update._bindparams.values())
 
 
-def settle(
-    statement: Any, event: uuid.UUID, bets: list[uuid.UUID], version: int, batch: int
-) -> float:
+def settle(statement: Any, event: str, bets: list[str], version: int, batch: int) -> float:
     """Seconds to give every bet a new state in the writer's batches, one transaction each."""
     state = "winning" if version % 2 else "losing"
     with session_scope() as session:
@@ -71,13 +67,13 @@ def settle(
                     "event_ids": [event] * len(ids),
                     "states": [state] * len(ids),
                     "versions": [version] * len(ids),
-                    "times": [datetime.now(UTC)] * len(ids),
+                    "times_ms": [int(time.time() * 1000)] * len(ids),
                 },
             )
     return time.perf_counter() - started
 
 
-def plain_update(event: uuid.UUID, version: int) -> float:
+def plain_update(event: str, version: int) -> float:
     """Seconds one UPDATE takes to give the same rows a new state: the floor."""
     state = "winning" if version % 2 else "losing"
     started = time.perf_counter()
@@ -97,16 +93,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     report = Report("bench.writer_cost")
-    with servers(gateway=False) as stack:
-        event = uuid.uuid4()
+    with local_stack() as stack:
+        event = str(uuid.uuid4())
         conn = stack.connect()
-        with conn, conn.cursor() as cur:
-            cur.execute(EVENT_SQL, (str(event),))
-            cur.execute(BETS_SQL, {"event": str(event), "count": args.bets})
-            cur.execute("SELECT id FROM bets WHERE event_id = %s ORDER BY id", (str(event),))
-            bets = [uuid.UUID(row[0]) for row in cur.fetchall()]
-        conn.autocommit = True
         with conn.cursor() as cur:
+            cur.execute(EVENT_SQL, (event,))
+            cur.execute(BETS_SQL, {"event": event, "count": args.bets})
+            cur.execute("SELECT id FROM bets WHERE event_id = %s ORDER BY id", (event,))
+            bets = [str(row[0]) for row in cur.fetchall()]
             cur.execute("VACUUM ANALYZE bets")
         conn.close()
         variants: dict[str, Callable[[int], float]] = {
@@ -120,7 +114,7 @@ def main() -> None:
             for name, run in variants.items():
                 version += 1
                 times[name].append(run(version))
-                log.info("%s: %.1f s", name, times[name][-1])
+                report.line(f"- round: {name}, {times[name][-1]:.1f} s")
     median = {name: statistics.median(samples) for name, samples in times.items()}
     floor = median["one plain UPDATE (floor)"]
     report.heading(

@@ -33,10 +33,14 @@ def build_app(group: str) -> Application:
         consumer_group=group + settings.consumer_group_suffix,
         auto_offset_reset="earliest",
         commit_interval=settings.commit_interval_s,
+        commit_every=settings.commit_every,
+        # An idle poll must not hold a due checkpoint back longer than the interval itself.
+        consumer_poll_timeout=min(settings.commit_interval_s, 1.0),
         processing_guarantee="at-least-once",
         consumer_extra_config={
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
             **_liveness_config(),
         },
         producer_extra_config={"acks": "all"},
@@ -196,3 +200,12 @@ class DatabaseSink(BatchingSink):
             len(records),
             len(rejected),
         )
+
+
+def run_writer(group: str, topic: str, apply: ApplyBatch) -> None:
+    """Run a function that applies `topic` to the database in batches (both writers): the
+    records go to a `DatabaseSink` over `apply`, what it rejects to the dead-letter topic."""
+    app = build_app(group)
+    source = declare_topic(app, topic, value_deserializer="bytes")
+    app.dataframe(source).sink(DatabaseSink(apply, DeadLetters(app, topic, group)))
+    app.run()

@@ -1,13 +1,19 @@
-"""Prometheus metrics: request counts and latency per route, events published, bets placed."""
+"""Prometheus metrics: the registry each server's `/metrics` shows, and request counts and
+latency per route, which both servers keep. A server's own counters live with the code that
+counts them (events published in `gateway.producer`, bets placed in `gateway.routers.bets`),
+so a process registers only the series of the server it runs."""
 
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Our own registry, so /metrics shows the gateway's series and a re-import never clashes.
+# Our own registry, so /metrics shows the server's series and a re-import never clashes.
 REGISTRY = CollectorRegistry()
 _LABELS = ("method", "route", "status")
+# The method label takes these or "other": a client chooses the method, and each new value
+# would be a new series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests answered.", _LABELS, registry=REGISTRY)
 LATENCY = Histogram(
@@ -16,13 +22,6 @@ LATENCY = Histogram(
     _LABELS,
     registry=REGISTRY,
 )
-EVENTS_PUBLISHED = Counter(
-    "gateway_events_published_total",
-    "Event messages the broker acknowledged.",
-    ["kind"],
-    registry=REGISTRY,
-)
-BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=REGISTRY)
 
 
 class MetricsMiddleware:
@@ -49,6 +48,7 @@ class MetricsMiddleware:
         finally:
             # Raw paths carry ids: one series per id would swamp Prometheus.
             route = getattr(scope.get("route"), "path", "unmatched")
-            labels = (scope["method"], route, str(status))
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            labels = (method, route, str(status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - started)

@@ -71,7 +71,7 @@ _MEANING = {
     403: "The token's role may not do this.",
     404: "Unknown, deleted, or not yours.",
     409: "Conflicts with the current state.",
-    503: "The database or the broker is unavailable.",
+    503: "Something it needs is unavailable: the database (or, for event writes, the broker).",
 }
 _AUTH_HEADER = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
 

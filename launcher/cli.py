@@ -1,9 +1,11 @@
 """`betting <command>`: one entrypoint for every component, as the container image runs it.
 
-Each command imports what it runs only when it runs, so the gateway needs nothing of the
-functions, and `betting dev` needs the dev tooling (launcher/local) that the image leaves out."""
+Each command imports what it runs only when it runs, so a server needs nothing of the
+functions (and the bet maker nothing of Kafka), and `betting dev` needs the dev tooling
+(launcher/local) that the image leaves out."""
 
 import argparse
+import functools
 import logging
 import uuid
 import warnings
@@ -11,7 +13,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from betting.auth import Role, mint_token
-from betting.settings import get_settings
+from betting.settings import UnsafeSettings, get_settings
+
+Command = Callable[[argparse.Namespace], None]
+
+
+def refuse_unsafe(run: Command) -> Command:
+    """`run`, refused with a one-line message when the settings are unsafe (`check_safe`)."""
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> None:
+        try:
+            get_settings().check_safe()
+        except UnsafeSettings as error:
+            raise SystemExit(f"betting {args.command}: {error}") from None
+        run(args)
+
+    guarded.refuses_unsafe = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def is_guarded(run: Command) -> bool:
+    return getattr(run, "refuses_unsafe", False)
 
 
 def _setup(_: argparse.Namespace) -> None:
@@ -41,8 +64,14 @@ def _probe(args: argparse.Namespace) -> None:
         raise SystemExit(f"no progress for {age:.0f} s (limit {args.max_age:.0f} s)")
 
 
-def _gateway(_: argparse.Namespace) -> None:
-    from gateway.main import main
+def _line_provider(_: argparse.Namespace) -> None:
+    from gateway.line_provider import main
+
+    main()
+
+
+def _bet_maker(_: argparse.Namespace) -> None:
+    from gateway.bet_maker import main
 
     main()
 
@@ -75,18 +104,29 @@ def _dev(args: argparse.Namespace) -> None:
             "missing); run it from a checkout: make run"
         ) from None
 
-    run_dev(postgres_port=args.postgres_port, broker_port=args.broker_port, data_dir=args.data_dir)
+    run_dev(
+        port=args.port,
+        postgres_port=args.postgres_port,
+        broker_port=args.broker_port,
+        data_dir=args.data_dir,
+    )
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
-    "setup": (_setup, "run the migrations and create the topics (idempotent)"),
-    "migrate": (_migrate, "run the database migrations"),
-    "token": (_token, "print a signed access token"),
+# Every component refuses unsafe settings before it starts; `dev` is local development by
+# definition, and a probe only reports on a process that has already started.
+COMMANDS: dict[str, tuple[Command, str]] = {
+    "setup": (refuse_unsafe(_setup), "run the migrations and create the topics (idempotent)"),
+    "migrate": (refuse_unsafe(_migrate), "run the database migrations"),
+    "token": (refuse_unsafe(_token), "print a signed access token"),
     "probe": (_probe, "liveness probe of a function: fails if its heartbeat is stale"),
-    "gateway": (_gateway, "serve the HTTP API"),
-    "event-writer": (_event_writer, "run the event writer function"),
-    "bet-scorer": (_bet_scorer, "run the bet scorer function"),
-    "bet-writer": (_bet_writer, "run the bet writer function"),
+    "line-provider": (
+        refuse_unsafe(_line_provider),
+        "serve the events API (the one Kafka producer)",
+    ),
+    "bet-maker": (refuse_unsafe(_bet_maker), "serve the bets API (no broker needed)"),
+    "event-writer": (refuse_unsafe(_event_writer), "run the event writer function"),
+    "bet-scorer": (refuse_unsafe(_bet_scorer), "run the bet scorer function"),
+    "bet-writer": (refuse_unsafe(_bet_writer), "run the bet writer function"),
     "dev": (_dev, "run the whole system locally (starts Postgres and a broker if needed)"),
 }
 
@@ -103,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "probe":
             sub.add_argument("--max-age", type=float, default=60.0, help="seconds")
         if name == "dev":
+            sub.add_argument("--port", type=int, default=8000, help="the dev front's port")
             sub.add_argument("--postgres-port", type=int, default=5432)
             sub.add_argument("--broker-port", type=int, default=9092)
             sub.add_argument("--data-dir", type=Path, help="where the local database lives")

@@ -1,8 +1,8 @@
 """The bet stream: `GET /bets/stream`, Server-Sent Events of bet state changes.
 
-Its own router, declared before `/bets/{bet_id}` so that route does not take `stream` for an
-id. The router's lifespan owns the process's change feed and the log's pruning; the bet maker
-(or today's gateway) gets both by including it.
+Its own router, included before the bets router so `/bets/{bet_id}` does not take `stream`
+for an id. The router's lifespan owns the process's change feed and the log's pruning; the bet
+maker gets both by including it.
 """
 
 import asyncio

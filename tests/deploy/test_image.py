@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from launcher.cli import COMMANDS
+from betting.settings import Settings
 from tests.deploy.sources import (
     DOCKERFILE,
     REPO,
@@ -41,11 +41,15 @@ def test_builder_installs_the_project_with_its_constraints() -> None:
 def test_final_stage_runs_betting_as_a_non_root_user() -> None:
     final = dict(final_stage())
     assert json.loads(final["ENTRYPOINT"]) == ["betting"]
-    (default,) = json.loads(final["CMD"])
-    assert default in COMMANDS
+    # No default component: without arguments the image lists them.
+    assert json.loads(final["CMD"]) == ["--help"]
     assert final["USER"].split(":")[0] in {"10001", "${UID}"}
     assert "ARG UID=10001" in DOCKERFILE.read_text()
-    assert final["EXPOSE"] == "8000"
+    defaults = Settings()
+    assert final["EXPOSE"].split() == [
+        str(defaults.line_provider_port),
+        str(defaults.bet_maker_port),
+    ]
     assert final["WORKDIR"] == "/app"
     env = _env(final_stage())
     assert env["PYTHONUNBUFFERED"] == "1"

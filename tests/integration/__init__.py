@@ -1,1 +1,1 @@
-"""The running system: the functions and the gateway as processes, and `betting dev`."""
+"""The running system: the functions and the two HTTP servers as processes, and `betting dev`."""

@@ -3,6 +3,7 @@
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -20,6 +21,8 @@ from betting.domain import BetState, Market, potential_payout, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
 from launcher import local
+from launcher.local.front import running_front
+from tests.apps import APPS
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -86,7 +89,7 @@ def extra_functions(stack: Stack) -> Iterator[Functions]:
 
 
 class Log:
-    """Writes to the topics as the gateway would."""
+    """Writes to the topics as the line provider would."""
 
     def __init__(self, brokers: str) -> None:
         self._producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
@@ -169,7 +172,7 @@ def payouts(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.UUID
 
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the gateway does after its checks (10.00 at 2.00 unless
+    """Insert a bet directly, as the bet maker does after its checks (10.00 at 2.00 unless
     told); `state=` for one already scored, with the payout that state gives."""
 
     def factory(
@@ -310,29 +313,57 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.fixture(scope="session")
-def gateway_url(stack: Stack) -> Iterator[str]:
-    """The gateway as its own process, as it runs in production."""
+@contextmanager
+def server_process(stack: Stack, command: str, **env: str) -> Iterator[tuple[local.Component, str]]:
+    """`betting <command>` (a server) as its own process on a free port, as it runs in
+    production: the process and its URL once it is ready; stopped at the end."""
     port = local.free_port()
-    gateway = local.Component(
-        "gateway",
-        env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
-        log_path=stack.workdir / "gateway.log",
-    ).start()
+    setting = f"BETTING_{command.upper().replace('-', '_')}_PORT"
+    log = stack.workdir / f"{command}-{port}.log"
+    server = local.Component(command, env={**stack.env, setting: str(port), **env}, log_path=log)
     url = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        assert gateway.running(), (stack.workdir / "gateway.log").read_text()
+    def ready() -> bool:
+        assert server.running(), log.read_text()
         try:
             return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, 60, "the gateway")
     try:
-        yield url
+        server.start()
+        wait_for(ready, 60, f"the {command}")
+        yield server, url
     finally:
-        gateway.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def line_provider_url(stack: Stack) -> Iterator[str]:
+    """The line provider as its own process."""
+    with server_process(stack, "line-provider") as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def bet_maker_url(stack: Stack) -> Iterator[str]:
+    """The bet maker as its own process."""
+    with server_process(stack, "bet-maker") as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def front_url(line_provider_url: str, bet_maker_url: str) -> Iterator[str]:
+    """`make run`'s dev front before the two servers: the whole API at one address."""
+    with running_front(local.free_port(), line_provider_url, bet_maker_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=list(APPS))
+def app_url(request: pytest.FixtureRequest, stack: Stack) -> Iterator[str]:
+    """Each HTTP server (tests/apps.py) as its own process, one after the other."""
+    with server_process(stack, request.param) as (_, url):
+        yield url
 
 
 def bearer(role: Role, user: str) -> dict[str, str]:

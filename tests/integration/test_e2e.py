@@ -1,6 +1,8 @@
-"""A whole match through HTTP alone, and one called off while live: gateway, functions,
-database, broker, all real."""
+"""A whole match through HTTP alone, and one called off while live, across the two servers:
+events through the line provider, bets through the bet maker, each at its own address;
+functions, database, broker, all real."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -43,10 +45,10 @@ def paid(state: BetState, amount: Decimal, potential: Decimal) -> Decimal | None
     )
 
 
-def _publish_match(gateway_url: str) -> str:
+def _publish_match(line_provider_url: str) -> str:
     kickoff = datetime.now(UTC) + timedelta(hours=2)
     return publish_event(
-        gateway_url,
+        line_provider_url,
         operator(),
         team_1="Feyenoord",
         team_2="Ajax",
@@ -56,7 +58,7 @@ def _publish_match(gateway_url: str) -> str:
     )
 
 
-def _bet_on_every_market(gateway_url: str, event_id: str) -> list[dict[str, Any]]:
+def _bet_on_every_market(bet_maker_url: str, event_id: str) -> list[dict[str, Any]]:
     """Each player backs every market, at the odds they were shown."""
     bets: list[dict[str, Any]] = []
     for player, headers in players().items():
@@ -67,14 +69,14 @@ def _bet_on_every_market(gateway_url: str, event_id: str) -> list[dict[str, Any]
                 "amount": STAKES[player],
                 "odds": ODDS[market.value],
             }
-            response = httpx.post(f"{gateway_url}/bets", headers=headers, json=body)
+            response = httpx.post(f"{bet_maker_url}/bets", headers=headers, json=body)
             assert response.status_code == 201, response.text
             bets.append({**response.json(), "player": player})
     return bets
 
 
 def _check_bets(
-    gateway_url: str, event_id: str, bets: list[dict[str, Any]], state: EventState, score: str
+    bet_maker_url: str, event_id: str, bets: list[dict[str, Any]], state: EventState, score: str
 ) -> None:
     """Wait until every player sees their bets in the state and with the payout expected."""
 
@@ -88,7 +90,7 @@ def _check_bets(
         seen = {}
         for player, headers in players().items():
             page = httpx.get(
-                f"{gateway_url}/bets", headers=headers, params={"event_id": event_id}
+                f"{bet_maker_url}/bets", headers=headers, params={"event_id": event_id}
             ).json()
             assert page["total"] == len(Market)
             for bet in page["items"]:
@@ -113,12 +115,27 @@ def _assert_every_stored_payout_matches_its_state() -> None:
         assert bet.payout == expected, (bet.id, bet.state, bet.payout)
 
 
-def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> None:
-    event_id = _publish_match(gateway_url)
-    bets = _bet_on_every_market(gateway_url, event_id)
+@dataclass(frozen=True)
+class Match:
+    """A match published through the line provider, and every player's bets on it."""
+
+    event_id: str
+    bets: list[dict[str, Any]]
+
+
+@pytest.fixture
+def match(line_provider_url: str, bet_maker_url: str, functions: Functions) -> Match:
+    event_id = _publish_match(line_provider_url)
+    return Match(event_id, _bet_on_every_market(bet_maker_url, event_id))
+
+
+def test_a_whole_match_across_the_line_provider_and_the_bet_maker(
+    match: Match, line_provider_url: str, bet_maker_url: str
+) -> None:
+    event_id, bets = match.event_id, match.bets
 
     def check_bets(state: EventState, score: str) -> None:
-        _check_bets(gateway_url, event_id, bets, state, score)
+        _check_bets(bet_maker_url, event_id, bets, state, score)
 
     check_bets(EventState.CREATED, "0-0")
     assert {bet["state"] for bet in bets} == {BetState.NONE.value}
@@ -132,13 +149,15 @@ def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> N
         ({"state": "finished", "score": "3-3"}, EventState.FINISHED, "3-3"),
     ]
     for change, state, score in steps:
-        response = httpx.patch(f"{gateway_url}/events/{event_id}", headers=operator(), json=change)
+        response = httpx.patch(
+            f"{line_provider_url}/events/{event_id}", headers=operator(), json=change
+        )
         assert response.status_code == 202, response.text
-        event_over_http(gateway_url, event_id, state=state.value, score=score)
+        event_over_http(line_provider_url, event_id, state=state.value, score=score)
         check_bets(state, score)
 
     late = httpx.post(
-        f"{gateway_url}/bets",
+        f"{bet_maker_url}/bets",
         headers=players()["ana"],
         json={"event_id": event_id, "market": "draw", "amount": "1.00"},
     )
@@ -148,11 +167,10 @@ def test_a_whole_match_through_http(gateway_url: str, functions: Functions) -> N
 
 
 def test_a_match_called_off_while_live_voids_every_bet_and_pays_the_stakes_back(
-    gateway_url: str, functions: Functions
+    match: Match, line_provider_url: str, bet_maker_url: str
 ) -> None:
-    event_id = _publish_match(gateway_url)
-    bets = _bet_on_every_market(gateway_url, event_id)
-    url = f"{gateway_url}/events/{event_id}"
+    event_id, bets = match.event_id, match.bets
+    url = f"{line_provider_url}/events/{event_id}"
     book = httpx.get(f"{url}/book", headers=operator()).json()
     stakes = sum(Decimal(stake) for stake in STAKES.values())  # per market: each player's
     assert (book["bets"], book["stake"], book["result"]) == (9, f"{3 * stakes:.2f}", None)
@@ -167,15 +185,15 @@ def test_a_match_called_off_while_live_voids_every_bet_and_pays_the_stakes_back(
 
     for change, score in [({"state": "active"}, "0-0"), ({"score": "1-0"}, "1-0")]:
         assert httpx.patch(url, headers=operator(), json=change).status_code == 202
-        event_over_http(gateway_url, event_id, state="active", score=score)
-    _check_bets(gateway_url, event_id, bets, EventState.ACTIVE, "1-0")
+        event_over_http(line_provider_url, event_id, state="active", score=score)
+    _check_bets(bet_maker_url, event_id, bets, EventState.ACTIVE, "1-0")
 
     cancelled = httpx.patch(url, headers=operator(), json={"state": "cancelled"})
     assert cancelled.status_code == 202, cancelled.text
-    event_over_http(gateway_url, event_id, state="cancelled", score="1-0")
-    _check_bets(gateway_url, event_id, bets, EventState.CANCELLED, "1-0")
+    event_over_http(line_provider_url, event_id, state="cancelled", score="1-0")
+    _check_bets(bet_maker_url, event_id, bets, EventState.CANCELLED, "1-0")
     for headers in players().values():
-        page = httpx.get(f"{gateway_url}/bets", headers=headers, params={"event_id": event_id})
+        page = httpx.get(f"{bet_maker_url}/bets", headers=headers, params={"event_id": event_id})
         assert {(b["state"], b["payout"] == b["amount"]) for b in page.json()["items"]} == {
             ("void", True)
         }
@@ -188,7 +206,7 @@ def test_a_match_called_off_while_live_voids_every_bet_and_pays_the_stakes_back(
     for change in ({"state": "finished"}, {"score": "2-0"}, {"state": "cancelled"}):
         assert httpx.patch(url, headers=operator(), json=change).status_code == 409
     late = httpx.post(
-        f"{gateway_url}/bets",
+        f"{bet_maker_url}/bets",
         headers=players()["ben"],
         json={"event_id": event_id, "market": "team_1", "amount": "5.00"},
     )

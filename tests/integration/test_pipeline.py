@@ -1,4 +1,4 @@
-"""The three functions together, fed through the log as the gateway feeds them."""
+"""The three functions together, fed through the log as the line provider feeds them."""
 
 import uuid
 from collections.abc import Callable

@@ -12,13 +12,13 @@ import pytest
 
 from betting.auth import Role
 from betting.domain import BetState, EventState, Market, Score, score_bet
-from launcher import local
 from tests.conftest import Stack
 from tests.integration.conftest import (
     Functions,
     bearer,
     event_over_http,
     publish_event,
+    server_process,
     wait_for,
 )
 from tests.sse import END, Sse, Stream
@@ -99,9 +99,9 @@ def cursor(event: Sse) -> tuple[int, ...]:
 
 
 def test_a_client_that_drops_out_mid_match_resumes_with_last_event_id_losing_nothing(
-    gateway_url: str, functions: Functions
+    front_url: str, functions: Functions
 ) -> None:
-    url = gateway_url
+    url = front_url  # the whole API at one address, as the Ingress gives it; it streams
     event_id = publish_event(url, operator())
     bets = []
     for name in PLAYERS:
@@ -146,33 +146,20 @@ def test_a_client_that_drops_out_mid_match_resumes_with_last_event_id_losing_not
 
 
 def test_a_shutdown_ends_every_stream_cleanly_with_a_final_comment(stack: Stack) -> None:
-    port = local.free_port()
-    log_path = stack.workdir / f"gateway-{port}.log"
-    gateway = local.Component(
-        "gateway", env={**stack.env, "BETTING_GATEWAY_PORT": str(port)}, log_path=log_path
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _ready(url), 60, "the gateway")
-        with subscribe(url, operator()) as (stream, _):
-            started = time.monotonic()
-            gateway.signal(signal.SIGTERM)
-            rest = stream.rest()  # fails if the stream is cut instead of ended
-            # uvicorn re-raises the SIGTERM once it has shut down, as its exit status.
-            assert gateway.stop(timeout_s=15) == -signal.SIGTERM
-            took = time.monotonic() - started
-        assert [item for item in rest if isinstance(item, str)][-1].startswith(
-            ": the server is shutting down"
-        )
-        assert END not in rest
-        assert took < 10
-        assert "Application shutdown complete" in log_path.read_text()
-    finally:
-        gateway.stop()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with (
+        server_process(stack, "bet-maker") as (bet_maker, url),
+        subscribe(url, operator()) as (stream, _),
+    ):
+        started = time.monotonic()
+        bet_maker.signal(signal.SIGTERM)
+        rest = stream.rest()  # fails if the stream is cut instead of ended
+        # uvicorn re-raises the SIGTERM once it has shut down, as its exit status.
+        assert bet_maker.stop(timeout_s=15) == -signal.SIGTERM
+        took = time.monotonic() - started
+    assert bet_maker.log_path is not None
+    assert "Application shutdown complete" in bet_maker.log_path.read_text()
+    assert [item for item in rest if isinstance(item, str)][-1].startswith(
+        ": the server is shutting down"
+    )
+    assert END not in rest
+    assert took < 10

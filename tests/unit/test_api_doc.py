@@ -1,9 +1,10 @@
-"""docs/API.md and the gateway's OpenAPI document describe the same calls and statuses.
+"""docs/API.md and each server's OpenAPI document describe the same calls and statuses.
 
 The call tables of docs/API.md (first column `call`) are parsed: the method and path of each
-row, every status code written as `NNN` in its answers, and its `who`. The OpenAPI document
-comes from the app itself, with no server running. 422 is compared like any other status: the
-doc lists it wherever FastAPI documents it.
+row, every status code written as `NNN` in its answers, its `who` and its section. Each server
+is compared with its own section and the operations section, which both serve; its OpenAPI
+document comes from the app itself, with no server running. 422 is compared like any other
+status: the doc lists it wherever FastAPI documents it.
 """
 
 import re
@@ -12,15 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 
-from gateway.main import app
+from gateway import bet_maker, line_provider
 
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _CALL = re.compile(rf"`({'|'.join(METHODS)}) (/[^`\s?]*)")
 _STATUS = re.compile(r"`([1-5][0-9][0-9])`")
-# The section each server's calls live in, so the gateway can be split along the headings.
-SECTIONS = {"/events": "The line provider", "/bets": "The bet maker"}
+# Each server's own section (by how its heading starts), its app, and the prefix of its calls.
+SERVERS = {
+    "The line provider": (line_provider.app, "/events"),
+    "The bet maker": (bet_maker.app, "/bets"),
+}
+OPERATIONS = "Operations"
 
 Call = tuple[str, str]  # (method, path with every {parameter} written as {})
 
@@ -73,17 +79,31 @@ def served_calls(spec: dict[str, Any]) -> dict[Call, dict[str, Any]]:
     }
 
 
-@pytest.fixture(scope="module")
-def documented() -> dict[Call, Row]:
-    return documented_calls(API_DOC.read_text())
+def _in(section: str, row: Row) -> bool:
+    return row.section.startswith(section)
+
+
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request: pytest.FixtureRequest) -> str:
+    """The heading of each server's section, in turn."""
+    heading: str = request.param
+    return heading
 
 
 @pytest.fixture(scope="module")
-def served() -> dict[Call, dict[str, Any]]:
+def documented(server: str) -> dict[Call, Row]:
+    """The calls of the server's own section and of the operations section."""
+    every = documented_calls(API_DOC.read_text())
+    return {c: r for c, r in every.items() if _in(server, r) or _in(OPERATIONS, r)}
+
+
+@pytest.fixture(scope="module")
+def served(server: str) -> dict[Call, dict[str, Any]]:
+    app: FastAPI = SERVERS[server][0]
     return served_calls(app.openapi())
 
 
-def test_the_doc_lists_exactly_the_calls_the_openapi_document_has(
+def test_the_doc_lists_exactly_the_calls_the_servers_openapi_document_has(
     documented: dict[Call, Row], served: dict[Call, dict[str, Any]]
 ) -> None:
     assert documented, "no call tables found in docs/API.md"
@@ -115,11 +135,11 @@ def test_the_doc_says_which_calls_need_a_token(
             assert needs_token == (row.who != "anyone"), f"{call}: who is {row.who!r}"
 
 
-def test_each_servers_calls_are_in_its_own_section(documented: dict[Call, Row]) -> None:
-    for (method, path), row in documented.items():
-        prefix = "/" + path.split("/")[1]
-        expected = SECTIONS.get(prefix, "Operations")
-        assert row.section.startswith(expected), f"{method} {path} is under {row.section!r}"
+def test_each_servers_calls_are_in_its_own_section() -> None:
+    prefixes = {prefix: heading for heading, (_, prefix) in SERVERS.items()}
+    for (method, path), row in documented_calls(API_DOC.read_text()).items():
+        expected = prefixes.get("/" + path.split("/")[1], OPERATIONS)
+        assert _in(expected, row), f"{method} {path} is under {row.section!r}"
 
 
 def test_the_parser_reads_calls_statuses_and_sections() -> None:
