@@ -137,6 +137,16 @@ always sent as `"10.00"`."""
 Payout = Annotated[Decimal, PlainSerializer(_two_places, return_type=str), _MONEY_OUT]
 """A computed amount (amount × odds, rounded down): may be zero or above `MAX_MONEY`."""
 
+BALANCE_OUT_PATTERN = r"^-?(0|[1-9][0-9]*)[.][0-9]{2}$"
+"""A result as the server sends it: two places, a minus sign for a loss."""
+
+Balance = Annotated[
+    Decimal,
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": BALANCE_OUT_PATTERN}, mode="serialization"),
+]
+"""What the operator keeps on an event (the book): negative when it loses money."""
+
 
 _YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"  # 0001-9999
 TIMESTAMP_PATTERN = (

@@ -81,14 +81,16 @@ class BodyLimitMiddleware:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Every method some route of `app` answers at `path`."""
+    """Every method some route of `app` answers at `path`. A route that spells the path out
+    (no parameters) stands alone: `/bets/stream` is a resource, not a bet id."""
+    exact: set[str] = set()
     methods: set[str] = set()
     for route in iter_route_contexts(app.routes):
         if route.path is not None and route.methods:
-            regex, _, _ = compile_path(route.path)
+            regex, _, convertors = compile_path(route.path)
             if regex.match(path):
-                methods |= route.methods
-    return sorted(methods)
+                (methods if convertors else exact).update(route.methods)
+    return sorted(exact or methods)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, Field, StringConstraints
 
 from betting.domain import BetState, Book, EventState, Market
-from betting.models import Event, Money, Payout, ScoreField
+from betting.models import Balance, Event, Money, Payout, ScoreField
 
 T = TypeVar("T")
 
@@ -120,11 +120,11 @@ class BookPublic(BaseModel):
     bets: int = Field(description="Bets on the event.")
     stake: Payout = Field(description="Every stake on the event added up.")
     markets: PerMarket[MarketBook]
-    result_if: PerMarket[Payout] = Field(
+    result_if: PerMarket[Balance] = Field(
         description="The operator's result if this outcome happens: every stake less the "
         "potential payouts of the bets on that market (negative: a loss)."
     )
-    result: Payout | None = Field(
+    result: Balance | None = Field(
         description="Once the event is finished or cancelled: every stake less every payout "
         "(a void bet pays its stake back); null while it can still change."
     )
@@ -148,6 +148,6 @@ class BookPublic(BaseModel):
                     for market, totals in book.markets.items()
                 }
             ),
-            result_if=PerMarket[Payout].of({market: book.result_if(market) for market in Market}),
+            result_if=PerMarket[Balance].of({market: book.result_if(market) for market in Market}),
             result=book.settled_result(facts.state, facts.score),
         )

@@ -226,7 +226,14 @@ def test_a_malformed_last_event_id_is_422(client: TestClient, player: Caller, cu
     response = client.get("/bets/stream", headers={**player.headers, "Last-Event-ID": cursor})
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "last-event-id"]
+    assert response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
+
+
+def test_the_stream_is_a_resource_of_its_own_not_a_bet_id(client: TestClient) -> None:
+    response = client.request("OPTIONS", "/bets/stream")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
 
 
 def test_a_malformed_event_id_is_422(client: TestClient, operator: Caller) -> None:

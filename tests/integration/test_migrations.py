@@ -256,9 +256,10 @@ def test_a_state_change_is_logged_and_notified_once_per_statement(stack: Stack) 
             session.flush()
             bets = [_bet_row(event.id, "none", None) for _ in range(3)]
             session.execute(insert(Bet).values(bets))
+            event_id = event.id
             facts = dataclasses.replace(event.to_facts(), state=EventState.CANCELLED)
-            settle_bets(session, event.id, facts)  # three statements, one per market
-            settle_bets(session, event.id, facts)  # nothing left to change: nothing logged
+            settle_bets(session, event_id, facts)  # three statements, one per market
+            settle_bets(session, event_id, facts)  # nothing left to change: nothing logged
             session.commit()
         time.sleep(0.2)
         raw.poll()
@@ -266,7 +267,7 @@ def test_a_state_change_is_logged_and_notified_once_per_statement(stack: Stack) 
         with get_engine().connect() as connection:
             logged = connection.execute(
                 text("SELECT bet_ids, states FROM bet_changes WHERE :event = ANY(event_ids)"),
-                {"event": event.id},
+                {"event": event_id},
             ).all()
     finally:
         listener.invalidate()  # autocommit and LISTEN: not a connection to give back to the pool

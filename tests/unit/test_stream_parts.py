@@ -31,11 +31,17 @@ def test_cursors_order_by_transaction_then_entry_then_position() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "1-2", "a-b-c", "1-2-3-4", "1-2-2147483648", " 1-2-3", f"{2**63}-1-1"]
+    "text", ["", "1-2", "a-b-c", "1-2-3-4", "-1-2-3", " 1-2-3", "1-2-12345678901"]
 )
 def test_anything_else_is_not_a_cursor(text: str) -> None:
     with pytest.raises(ValueError, match="not a bet stream cursor"):
         Cursor.parse(text)
+
+
+def test_a_cursor_past_anything_the_log_can_hold_stands_for_its_end() -> None:
+    assert Cursor.parse(f"{10**19 - 1}-{2**63}-2147483648") == Cursor(
+        2**63 - 1, 2**63 - 1, Cursor.END
+    )
 
 
 entry_sizes = st.lists(st.integers(1, 12), min_size=1, max_size=8)
