@@ -86,7 +86,8 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     exact: set[str] = set()
     methods: set[str] = set()
     for route in iter_route_contexts(app.routes):
-        if route.path is not None and route.methods:
+        # A route left out of the document only refuses methods (`/bets/stream`'s 405).
+        if route.path is not None and route.methods and route.include_in_schema:
             regex, _, convertors = compile_path(route.path)
             if regex.match(path):
                 (methods if convertors else exact).update(route.methods)

@@ -9,10 +9,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, FastAPI, Header, Request
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Request, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from betting.auth import Role
@@ -42,12 +42,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/bets", tags=["bets"], lifespan=lifespan)
 
+
+def _a_cursor_or_absent(schema: dict[str, Any]) -> None:
+    """A header is sent or not, never `null`: document the cursor alone."""
+    schema.pop("anyOf", None)
+    schema.update(type="string", pattern=CURSOR_PATTERN)
+
+
 LastEventId = Annotated[
     str | None,
     Header(
         alias="Last-Event-ID",
         pattern=CURSOR_PATTERN,
         description="The `id` of the last event received: the stream resumes after it.",
+        json_schema_extra=_a_cursor_or_absent,
     ),
 ]
 
@@ -87,3 +95,9 @@ async def stream_bets(
         shutdown_event=shutdown,
         shutdown_grace_period=SHUTDOWN_GRACE_S,
     )
+
+
+@router.api_route("/stream", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def stream_takes_only_get() -> None:
+    """`/bets/stream` is a resource, not a bet id: another method is a 405, not a malformed id."""
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, "Method Not Allowed")

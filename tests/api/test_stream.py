@@ -229,8 +229,11 @@ def test_a_malformed_last_event_id_is_422(client: TestClient, player: Caller, cu
     assert response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
 
 
-def test_the_stream_is_a_resource_of_its_own_not_a_bet_id(client: TestClient) -> None:
-    response = client.request("OPTIONS", "/bets/stream")
+@pytest.mark.parametrize("method", ["OPTIONS", "PATCH", "DELETE", "POST"])
+def test_the_stream_is_a_resource_of_its_own_not_a_bet_id(
+    client: TestClient, player: Caller, method: str
+) -> None:
+    response = client.request(method, "/bets/stream", headers=player.headers)
 
     assert response.status_code == 405
     assert response.headers["allow"] == "GET"
