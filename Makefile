@@ -44,13 +44,16 @@ token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
 bench: $(STAMP) ## Benchmarks on the local stack → bench/results.md (QUICK=1: small; PROFILE=1: py-spy; SECTIONS=gateway: only those)
 	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile) $(if $(SECTIONS),--sections $(SECTIONS))
 
-.PHONY: bench-book bench-stream
+.PHONY: bench-book bench-stream bench-writer
 
 bench-book: $(STAMP) ## Benchmark the book at 1M bets and what its totals cost placement → bench/results-book.md
 	$(BIN)/python -m bench.book
 
 bench-stream: $(STAMP) ## Benchmark the bet stream with 1,000 subscribers → bench/results-stream.md
 	$(BIN)/python -m bench.stream
+
+bench-writer: $(STAMP) ## What the stream's log costs the bet writer → bench/results-writer.md
+	$(BIN)/python -m bench.writer_cost
 
 clean: ## Remove the virtualenv and the local dev data
 	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache
