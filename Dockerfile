@@ -1,9 +1,13 @@
 # syntax=docker/dockerfile:1
-# One image for every component: `betting gateway`, `betting event-writer`, `betting bet-scorer`,
-# `betting bet-writer`, `betting migrate`, `betting setup`, `betting probe` (see betting/cli.py).
-# No HEALTHCHECK here: the image runs five different components, and Compose and Kubernetes
+# One image for every component: `betting line-provider`, `betting bet-maker`, `betting
+# event-writer`, `betting bet-scorer`, `betting bet-writer`, `betting migrate`, `betting setup`,
+# `betting probe` (see launcher/cli.py). There is no default component: the container's
+# arguments name it, and without any it lists them (`betting --help`).
+# No dev tooling: .dockerignore leaves launcher/local (`betting dev`, the tests' servers) out of
+# the build context, and the project is installed without its `dev` extras.
+# No HEALTHCHECK here: the image runs six different components, and Compose and Kubernetes
 # define each one's own check.
-# checkov:skip=CKV_DOCKER_2: one image runs five components; Compose and Kubernetes give each its own health check
+# checkov:skip=CKV_DOCKER_2: one image runs six components; Compose and Kubernetes give each its own health check
 
 # Builder: the pinned dependencies and the project in a virtualenv. Every dependency ships a
 # manylinux wheel, so no compiler is needed here either. Both stages use the same base, so the
@@ -17,6 +21,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY betting/ betting/
 COPY gateway/ gateway/
 COPY functions/ functions/
+COPY launcher/ launcher/
 RUN /opt/venv/bin/pip install -c constraints.txt .
 
 # Final: the interpreter, the virtualenv and the application source; nothing else.
@@ -33,6 +38,7 @@ COPY migrations/ migrations/
 COPY betting/ betting/
 COPY gateway/ gateway/
 COPY functions/ functions/
+COPY launcher/ launcher/
 # /app/state is Quix Streams' default state directory (relative to the working directory);
 # on Kubernetes it and /tmp are emptyDir volumes, because the root filesystem is read-only.
 RUN python -m compileall -q /app && mkdir -p /app/state && chown ${UID}:${UID} /app/state
@@ -43,6 +49,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 USER ${UID}:${UID}
-EXPOSE 8000
+# The two servers' default ports (BETTING_LINE_PROVIDER_PORT, BETTING_BET_MAKER_PORT).
+EXPOSE 8001 8002
 ENTRYPOINT ["betting"]
-CMD ["gateway"]
+CMD ["--help"]

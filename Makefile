@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP) ## Create the virtualenv and install the project (done on first use)
 
-run: $(STAMP) ## Run the whole system locally: Postgres, broker, gateway on :8000, the three functions
+run: $(STAMP) ## Run the whole system locally: Postgres, broker, both servers (all on :8000), functions
 	$(BIN)/betting dev
 
 test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check
@@ -28,10 +28,11 @@ test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker),
 test-unit: $(STAMP) ## Run only the unit tests (no servers)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-check: $(STAMP) ## Lint, format check and type check (ruff, mypy)
+check: $(STAMP) ## Lint, format check, type check and import layers (ruff, mypy, import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy betting gateway functions tests migrations bench
+	$(BIN)/mypy betting gateway functions launcher tests migrations bench
+	$(BIN)/lint-imports --no-logo --no-cache
 
 fmt: $(STAMP) ## Format the code and apply safe lint fixes
 	$(BIN)/ruff format .

@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from bench import latency, load, report, settlement
 from bench.figures import Results
 from bench.load import ensure_wrk
@@ -25,7 +23,7 @@ from bench.stack import local_stack
 
 log = logging.getLogger("bench")
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("latency", "gateway", "settlement", "memory")
+SECTIONS = ("latency", "servers", "settlement", "memory")
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ PROFILED = Sizes((100_000,), 1000, 30, 20, 10, 3)
 
 def measure(sizes: Sizes, profiler: Profiler, keep_logs: Path | None) -> Results:
     results = Results()
-    with local_stack() as stack, httpx.Client(base_url=stack.gateway_url, timeout=30) as client:
+    with local_stack() as stack, stack.client() as client:
         log.info("stack up; warming up the pipeline")
         settlement.settle(stack, client, 30)  # every function has joined and done work
         log.info("latency")
@@ -59,7 +57,7 @@ def measure(sizes: Sizes, profiler: Profiler, keep_logs: Path | None) -> Results
             creates=sizes.creates,
             profiler=profiler,
         )
-        log.info("gateway throughput")
+        log.info("servers throughput")
         load.run(
             stack,
             client,
@@ -112,7 +110,9 @@ def main() -> None:
     results = measure(sizes, profiler, out / "logs" if args.profile else None)
     results.notes.append(f"The whole run took {(time.monotonic() - started) / 60:.1f} minutes.")
     print(report.text_table(results))
-    (out / "results.json").write_text(json.dumps({**about, **results.as_json()}, indent=1))
+    comment = {"$comment": f"Every figure and sample of `{command}`; results.md is its table."}
+    document = {**comment, **about, **results.as_json()}
+    (out / "results.json").write_text(json.dumps(document, indent=1))
     (out / "results.md").write_text(report.markdown(results, command, about, "results.png"))
     report.plot(results, out / "results.png")
     profiler.write_summary()

@@ -7,6 +7,10 @@ of it is the floor any pipeline writing the same rows can be judged against.
 import time
 from typing import Any
 
+from sqlalchemy import literal_column
+
+from betting.db import payout_sql
+
 
 def copy_bets(cur: Any, table: str, event_id: str) -> None:
     """(Re)create `table` holding a copy of the event's bets, vacuumed and analysed."""
@@ -27,13 +31,19 @@ def update_copy(
 ) -> float:
     """Seconds one `UPDATE` takes to give the copy's rows of each market their target state.
 
-    Only rows whose state differs change, as in the pipeline.
+    Only rows whose state differs change, and each gets what its new state pays (the rule's
+    own SQL), as in the pipeline.
     """
     target = _target_sql(targets)
+    pays = payout_sql(
+        literal_column(target),
+        amount=literal_column("amount"),
+        potential=literal_column("potential_payout"),
+    ).compile(compile_kwargs={"literal_binds": True})
     start = time.perf_counter()
     cur.execute(
-        f"UPDATE {table} SET state = {target}, scored_version = %s, updated_at = now() "
-        f"WHERE event_id = %s AND state <> {target}",
+        f"UPDATE {table} SET state = {target}, payout = {pays}, scored_version = %s, "
+        f"updated_at = now() WHERE event_id = %s AND state <> {target}",
         (version, event_id),
     )
     return time.perf_counter() - start

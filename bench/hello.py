@@ -1,18 +1,18 @@
-"""The gateway's baseline: a FastAPI hello world taking a Pydantic body on `POST /bets`.
+"""The servers' baseline: a FastAPI hello world taking a Pydantic body on `POST /bets`.
 
-Served by uvicorn exactly as `betting gateway` serves the real app (the same call with the
-same settings), so the difference measured is the gateway's own work.
+Served by the servers' own `serve` (the same uvicorn call with the same settings), on the port
+given in `BENCH_HELLO_PORT`, so the difference measured is the servers' own work.
 """
 
+import os
 import uuid
 from decimal import Decimal
 from typing import Literal
 
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from betting.settings import get_settings
+from gateway.app import serve
 
 app = FastAPI()
 
@@ -28,16 +28,5 @@ async def hello(body: Body) -> Body:
     return body
 
 
-def main() -> None:
-    # The very call `betting gateway` makes (gateway/main.py), on purpose: same server settings.
-    settings = get_settings()
-    uvicorn.run(
-        app,
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        log_level=settings.log_level.lower(),
-    )
-
-
 if __name__ == "__main__":
-    main()
+    serve(app, int(os.environ["BENCH_HELLO_PORT"]))

@@ -1,13 +1,35 @@
 """The database engine, sessions, and the few statements several components share."""
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 
-from sqlalchemy import Engine, create_engine, text, update
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    Engine,
+    and_,
+    case,
+    create_engine,
+    literal,
+    null,
+    text,
+    update,
+)
 from sqlmodel import Session, col, select
 
-from betting.domain import EventState, Market, score_bet
+from betting.domain import (
+    SETTLEMENTS,
+    BetState,
+    EventFacts,
+    EventState,
+    Market,
+    Settlement,
+    score_bet,
+)
 from betting.models import Bet, Event
 from betting.settings import get_settings
 
@@ -46,15 +68,80 @@ def rebase_versions(session: Session) -> None:
 def _settle_lost_updates(session: Session) -> None:
     """Give every bet the state its event says: updates still in the old log are gone."""
     for event in session.exec(select(Event).where(col(Event.state) != EventState.CREATED.value)):
-        facts = event.to_facts()
-        for market in Market:
-            target = score_bet(market, facts.state, facts.score).value
-            session.execute(
-                update(Bet)
-                .where(
-                    col(Bet.event_id) == event.id,
-                    col(Bet.market) == market.value,
-                    col(Bet.state) != target,
-                )
-                .values(state=target)
+        settle_bets(session, event.id, event.to_facts())
+
+
+class StaleBets(NamedTuple):
+    """The bets of one event and market whose state is not `target`, the one its score gives."""
+
+    market: Market
+    target: BetState
+    where: ColumnElement[bool]
+
+
+def stale_bets(event_id: uuid.UUID, facts: EventFacts) -> Iterator[StaleBets]:
+    """The bets of an event whose state differs from what its state and score say.
+
+    The bet scorer streams them after a change; the rebase settles them in place. One
+    condition per market, so each is served by the (event_id, market, state) index.
+    """
+    for market in Market:
+        target = score_bet(market, facts.state, facts.score)
+        yield StaleBets(
+            market,
+            target,
+            and_(
+                col(Bet.event_id) == event_id,
+                col(Bet.market) == market.value,
+                col(Bet.state) != target.value,
+            ),
+        )
+
+
+def payout_sql(
+    state: ColumnElement[str],
+    *,
+    amount: ColumnExpressionArgument[Decimal],
+    potential: ColumnExpressionArgument[Decimal],
+) -> ColumnElement[Decimal | None]:
+    """What a bet in `state` pays, in SQL over its `amount` and `potential` payout.
+
+    The domain's `SETTLEMENTS`, phrased for the database: a `CASE` over the states that pay.
+    """
+    paid: dict[Settlement, ColumnExpressionArgument[Decimal]] = {
+        Settlement.WINNINGS: potential,
+        Settlement.NOTHING: literal(Decimal("0.00")),
+        Settlement.STAKE: amount,
+    }
+    return case(
+        *(
+            (state == bet_state.value, paid[settlement])
+            for bet_state, settlement in SETTLEMENTS.items()
+            if settlement is not Settlement.PENDING
+        ),
+        else_=null(),
+    )
+
+
+def settle_bets(session: Session, event_id: uuid.UUID, facts: EventFacts) -> None:
+    """Give the event's stale bets, in place, the state its facts say and what that pays."""
+    for stale in stale_bets(event_id, facts):
+        target = stale.target.value
+        session.execute(
+            update(Bet)
+            .where(stale.where)
+            .values(
+                state=target,
+                payout=payout_sql(
+                    literal(target), amount=col(Bet.amount), potential=col(Bet.potential_payout)
+                ),
             )
+        )
+
+
+def has_bets(session: Session, event_id: uuid.UUID) -> bool:
+    """Whether anyone has bet on the event (one index probe)."""
+    return (
+        session.exec(select(Bet.id).where(col(Bet.event_id) == event_id).limit(1)).first()
+        is not None
+    )

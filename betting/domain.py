@@ -2,11 +2,11 @@
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -14,6 +14,7 @@ class EventState(StrEnum):
     CREATED = "created"
     ACTIVE = "active"
     FINISHED = "finished"
+    CANCELLED = "cancelled"
 
 
 class Market(StrEnum):
@@ -28,19 +29,49 @@ class BetState(StrEnum):
     LOSING = "losing"
     WIN = "win"
     LOSE = "lose"
+    VOID = "void"
 
 
 LEGAL_TRANSITIONS: Mapping[EventState, frozenset[EventState]] = {
-    EventState.CREATED: frozenset({EventState.ACTIVE, EventState.FINISHED}),
-    EventState.ACTIVE: frozenset({EventState.FINISHED}),
+    EventState.CREATED: frozenset({EventState.ACTIVE, EventState.FINISHED, EventState.CANCELLED}),
+    EventState.ACTIVE: frozenset({EventState.FINISHED, EventState.CANCELLED}),
     EventState.FINISHED: frozenset(),
+    EventState.CANCELLED: frozenset(),
 }
+
+FINAL_STATES = frozenset(state for state, targets in LEGAL_TRANSITIONS.items() if not targets)
+"""States an event never leaves: once there, it cannot change at all."""
+
+SCORED_STATES = frozenset({EventState.ACTIVE, EventState.FINISHED})
+"""States in which the score counts: it may change only into one of these."""
+
+
+class Settlement(Enum):
+    """What a bet pays the player, by the state it is in."""
+
+    PENDING = "not settled yet: no payout"
+    WINNINGS = "its potential payout"
+    NOTHING = "nothing"
+    STAKE = "its stake back"
+
+
+SETTLEMENTS: Mapping[BetState, Settlement] = {
+    BetState.NONE: Settlement.PENDING,
+    BetState.WINNING: Settlement.PENDING,
+    BetState.LOSING: Settlement.PENDING,
+    BetState.WIN: Settlement.WINNINGS,
+    BetState.LOSE: Settlement.NOTHING,
+    BetState.VOID: Settlement.STAKE,
+}
+"""The one statement of what a settled bet pays; the database's payout is built from it."""
 
 CENT = Decimal("0.01")
 # Fits the database's numeric(12, 2).
 MAX_MONEY = Decimal("9999999999.99")
 MAX_GOALS = 999
-_SCORE_RE = re.compile(r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$")
+SCORE_PATTERN = r"^(0|[1-9][0-9]{0,2})-(0|[1-9][0-9]{0,2})$"
+"""A score as text: goals of team 1, a dash, goals of team 2; no leading zeros, at most 999."""
+_SCORE_RE = re.compile(SCORE_PATTERN)
 
 
 class DomainError(Exception):
@@ -53,6 +84,10 @@ class IllegalTransition(DomainError):
 
 class ScoreNotAllowed(DomainError):
     pass
+
+
+class TeamsLocked(DomainError):
+    """A change of teams on an event that has bets: it would change what they mean."""
 
 
 class InvalidEvent(DomainError, ValueError):
@@ -101,15 +136,27 @@ def parse_money(value: Decimal) -> Decimal:
     return exact
 
 
-def payout(amount: Decimal, odds: Decimal) -> Decimal:
-    """What a winning bet pays: amount × odds, rounded down to the cent."""
+def potential_payout(amount: Decimal, odds: Decimal) -> Decimal:
+    """What a bet pays if it wins: amount × odds, rounded down to the cent."""
     return (amount * odds).quantize(CENT, rounding=ROUND_DOWN)
+
+
+def settled_payout(state: BetState, amount: Decimal, potential: Decimal) -> Decimal | None:
+    """What a bet in `state` pays (`SETTLEMENTS`): None until it is settled."""
+    return {
+        Settlement.PENDING: None,
+        Settlement.WINNINGS: potential,
+        Settlement.NOTHING: Decimal("0.00"),
+        Settlement.STAKE: amount,
+    }[SETTLEMENTS[state]]
 
 
 def score_bet(market: Market, state: EventState, score: Score) -> BetState:
     """The state a bet on `market` must have for an event in `state` with `score`."""
     if state is EventState.CREATED:
         return BetState.NONE
+    if state is EventState.CANCELLED:
+        return BetState.VOID
     ahead = score.leader() is market
     if state is EventState.ACTIVE:
         return BetState.WINNING if ahead else BetState.LOSING
@@ -158,10 +205,35 @@ class EventFacts:
     state: EventState = EventState.CREATED
     score: Score = NIL_NIL
 
-    @property
-    def scoring_inputs(self) -> tuple[EventState, Score]:
-        """What bet states depend on."""
-        return self.state, self.score
+
+FACT_FIELDS = frozenset(field.name for field in dataclasses.fields(EventFacts))
+"""The names of `EventFacts`' fields: what a change may name."""
+
+SCORING_INPUTS = frozenset({"state", "score"})
+"""The event fields bet states depend on: `score_bet` reads these and nothing else."""
+
+
+def moves_bets(changed: Iterable[str]) -> bool:
+    """Whether a change to the event fields named in `changed` can change bet states."""
+    return not SCORING_INPUTS.isdisjoint(changed)
+
+
+TEAM_FIELDS = frozenset({"team_1", "team_2"})
+"""The event fields that say what a bet on a market means: fixed once the event has bets."""
+
+
+def check_teams_kept(changed: Iterable[str], has_bets: Callable[[], bool]) -> None:
+    """Raise `TeamsLocked` if `changed` names a team and the event has bets.
+
+    `has_bets` is asked only when a team changes, so a caller pays for its query only then.
+    """
+    if not TEAM_FIELDS.isdisjoint(changed) and has_bets():
+        raise TeamsLocked("the event has bets: its teams can no longer change")
+
+
+def changed_fields(before: EventFacts, after: EventFacts) -> frozenset[str]:
+    """The names of the fields whose values differ between `before` and `after`."""
+    return frozenset(name for name in FACT_FIELDS if getattr(before, name) != getattr(after, name))
 
 
 def check_event(facts: EventFacts) -> None:
@@ -182,19 +254,20 @@ def new_event(facts: EventFacts) -> EventFacts:
 def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts:
     """Return the event after `changes`, or raise the rule they break.
 
-    A finished event is final. State moves only along `LEGAL_TRANSITIONS`. The score may
-    change while the event is active, and together with the move that starts or ends it.
+    A finished or cancelled event is final. State moves only along `LEGAL_TRANSITIONS`. The
+    score may change while the event is active, and together with the move that starts or
+    ends it; never together with a cancellation.
     """
-    unknown = set(changes) - {f.name for f in dataclasses.fields(EventFacts)}
+    unknown = set(changes) - FACT_FIELDS
     if unknown:
         raise InvalidEvent(f"unknown fields: {', '.join(sorted(unknown))}")
-    if current.state is EventState.FINISHED and changes:
-        raise IllegalTransition("a finished event cannot change")
+    if current.state in FINAL_STATES and changes:
+        raise IllegalTransition(f"a {current.state} event cannot change")
     new_state = EventState(changes.get("state", current.state))
     check_transition(current.state, new_state)
     new_score = changes.get("score", current.score)
-    if new_score != current.score and new_state is EventState.CREATED:
-        raise ScoreNotAllowed(f"the score of a {current.state} event cannot change")
+    if new_score != current.score and new_state not in SCORED_STATES:
+        raise ScoreNotAllowed(f"the score of a {new_state} event cannot change")
     updated = dataclasses.replace(current, **{**changes, "state": new_state})
     check_event(updated)
     return updated

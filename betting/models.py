@@ -12,16 +12,21 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     PlainSerializer,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic import (
     Field as PydanticField,
 )
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Numeric, String
+from pydantic_core import PydanticCustomError
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, ForeignKey, Index, Numeric, String
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from betting.domain import (
+    SCORE_PATTERN,
     BetState,
     EventFacts,
     EventState,
@@ -35,10 +40,6 @@ from betting.domain import (
 
 def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
-
-
-def _canonical_score(value: str) -> str:
-    return str(Score.parse(value))
 
 
 def _reject_blank(value: str) -> str:
@@ -70,7 +71,43 @@ def _iso_text(value: object) -> object:
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
 """An ISO 8601 timestamp that must carry a UTC offset; kept in UTC."""
 
-ScoreText = Annotated[str, AfterValidator(_canonical_score)]
+
+def _score(value: object) -> Score:
+    if isinstance(value, Score):
+        return value
+    if not isinstance(value, str):
+        # The error a plain `str` field gives, so a request sees the same answer as before.
+        raise PydanticCustomError("string_type", "Input should be a valid string")
+    return Score.parse(value)
+
+
+ScoreField = Annotated[
+    Score,
+    PlainValidator(_score),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": SCORE_PATTERN}),
+]
+"""A `Score` inside, its text `"2-1"` on the wire: parsed once where a request or message
+arrives, written back as text where one leaves."""
+
+
+class ScoreColumn(TypeDecorator[Score]):
+    """A `Score` in Python, its text (`"2-1"`) in Postgres: the column is `varchar(16)`."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: Score | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, Score):
+            raise TypeError(f"events.score takes a Score, got {value!r}")
+        return str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Score | None:
+        return None if value is None else Score.parse(value)
+
+
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
@@ -79,6 +116,15 @@ Name = Annotated[
 EventType = Annotated[
     str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)
 ]
+
+
+_NAMED_FACTS = ("type", "team_1", "team_2", "event_date")
+
+
+def _facts_named_in(source: object, **rest: Any) -> EventFacts:
+    """`EventFacts` from the fields `source` holds under the facts' own names, plus `rest`:
+    a request body and a stored row name these alike and differ in the others."""
+    return EventFacts(**{name: getattr(source, name) for name in _NAMED_FACTS}, **rest)
 
 
 class Request(BaseModel):
@@ -91,9 +137,15 @@ class Request(BaseModel):
 
 
 class OddsSchema(Request):
+    """An event's odds per market, in requests and answers alike."""
+
     team_1: Money
     team_2: Money
     draw: Money
+
+    @classmethod
+    def from_domain(cls, odds: Odds) -> "OddsSchema":
+        return cls(team_1=odds.team_1, team_2=odds.team_2, draw=odds.draw)
 
     def to_domain(self) -> Odds:
         return Odds(team_1=self.team_1, team_2=self.team_2, draw=self.draw)
@@ -117,13 +169,8 @@ class EventCreate(Request):
         return self
 
     def to_facts(self) -> EventFacts:
-        return EventFacts(
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
-            deadline=self.deadline or self.event_date,
-            odds=self.odds.to_domain(),
+        return _facts_named_in(
+            self, deadline=self.deadline or self.event_date, odds=self.odds.to_domain()
         )
 
 
@@ -137,7 +184,7 @@ class EventUpdate(Request):
     deadline: UtcDatetime | None = None
     odds: OddsSchema | None = None
     state: EventState | None = None
-    score: ScoreText | None = None
+    score: ScoreField | None = None
 
     @model_validator(mode="after")
     def _check_not_empty(self) -> Self:
@@ -153,17 +200,7 @@ class EventUpdate(Request):
         changes: dict[str, Any] = {name: getattr(self, name) for name in self.model_fields_set}
         if self.odds is not None:
             changes["odds"] = self.odds.to_domain()
-        if self.score is not None:
-            changes["score"] = Score.parse(self.score)
-        if self.state is not None:
-            changes["state"] = EventState(self.state)
         return changes
-
-
-class OddsPublic(BaseModel):
-    team_1: Money
-    team_2: Money
-    draw: Money
 
 
 class EventPublic(BaseModel):
@@ -173,8 +210,8 @@ class EventPublic(BaseModel):
     team_2: str
     event_date: UtcDatetime
     deadline: UtcDatetime
-    odds: OddsPublic
-    score: str
+    odds: OddsSchema
+    score: ScoreField
     state: EventState
     version: int | None = PydanticField(
         description="Log position of the last change applied; null until the event is stored."
@@ -183,10 +220,35 @@ class EventPublic(BaseModel):
     updated_at: UtcDatetime
 
     @classmethod
+    def from_facts(
+        cls,
+        event_id: uuid.UUID,
+        facts: EventFacts,
+        *,
+        version: int | None,
+        created_at: datetime,
+        updated_at: datetime,
+    ) -> "EventPublic":
+        """What the API shows of an event: its facts, and where and when it was stored."""
+        return cls(
+            id=event_id,
+            type=facts.type,
+            team_1=facts.team_1,
+            team_2=facts.team_2,
+            event_date=facts.event_date,
+            deadline=facts.deadline,
+            odds=OddsSchema.from_domain(facts.odds),
+            score=facts.score,
+            state=facts.state,
+            version=version,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+
+    @classmethod
     def accepted(cls, event_id: uuid.UUID, body: EventCreate, at: datetime) -> "EventPublic":
-        """The event as the gateway accepted it, before the event writer stores it."""
-        row = Event.from_facts(event_id, body.to_facts(), version=-1, at=at)
-        return row.to_public().model_copy(update={"version": None})
+        """The event as the line provider accepted it, before the event writer stores it."""
+        return cls.from_facts(event_id, body.to_facts(), version=None, created_at=at, updated_at=at)
 
 
 def _fact_columns(facts: EventFacts) -> dict[str, Any]:
@@ -201,7 +263,7 @@ def _fact_columns(facts: EventFacts) -> dict[str, Any]:
         "odds_team_2": facts.odds.team_2,
         "odds_draw": facts.odds.draw,
         "state": facts.state.value,
-        "score": str(facts.score),
+        "score": facts.score,
     }
 
 
@@ -223,8 +285,8 @@ class Event(SQLModel, table=True):
     odds_team_2: Decimal = Field(sa_type=Numeric(12, 2))
     odds_draw: Decimal = Field(sa_type=Numeric(12, 2))
     state: str = Field(sa_type=String(16))
-    score: str = Field(sa_type=String(16))
-    # Log position of the last message applied (DESIGN rule 1).
+    score: ScoreField = Field(sa_type=ScoreColumn())
+    # Log position of the last message applied (docs/DESIGN.md, rule 1).
     version: int = Field(sa_type=BigInteger)
     # Log position of the last message that changed state or score: the version bets are
     # scored at. The bet writer drops updates computed from an older one.
@@ -248,15 +310,12 @@ class Event(SQLModel, table=True):
         )
 
     def to_facts(self) -> EventFacts:
-        return EventFacts(
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
+        return _facts_named_in(
+            self,
             deadline=self.deadline,
             odds=Odds(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
             state=EventState(self.state),
-            score=Score.parse(self.score),
+            score=self.score,
         )
 
     def set_facts(self, facts: EventFacts) -> None:
@@ -264,16 +323,9 @@ class Event(SQLModel, table=True):
             setattr(self, column, value)
 
     def to_public(self) -> EventPublic:
-        return EventPublic(
-            id=self.id,
-            type=self.type,
-            team_1=self.team_1,
-            team_2=self.team_2,
-            event_date=self.event_date,
-            deadline=self.deadline,
-            odds=OddsPublic(team_1=self.odds_team_1, team_2=self.odds_team_2, draw=self.odds_draw),
-            score=self.score,
-            state=EventState(self.state),
+        return EventPublic.from_facts(
+            self.id,
+            self.to_facts(),
             version=self.version,
             created_at=self.created_at,
             updated_at=self.updated_at,
@@ -287,6 +339,11 @@ class BetCreate(Request):
     event_id: uuid.UUID
     market: Market
     amount: Money
+    odds: Money | None = PydanticField(
+        default=None,
+        description="The market's odds as the player saw them: the bet is refused (409) "
+        "if they have changed since.",
+    )
 
 
 class BetUpdate(Request):
@@ -303,6 +360,10 @@ class BetPublic(BaseModel):
     amount: Money
     odds: Money
     potential_payout: Payout
+    payout: Payout | None = PydanticField(
+        description="What the player receives: null until the bet is settled, then "
+        "potential_payout (win), 0.00 (lose) or the amount (void)."
+    )
     state: BetState
     date_created: UtcDatetime
     updated_at: UtcDatetime
@@ -324,6 +385,8 @@ class Bet(SQLModel, table=True):
     odds: Decimal = Field(sa_type=Numeric(12, 2))
     potential_payout: Decimal = Field(sa_type=Numeric(24, 2))
     state: str = Field(default=BetState.NONE.value, sa_type=String(16))
+    # What the bet paid, set with `state` (`betting.db.payout_sql`); null until settled.
+    payout: Decimal | None = Field(default=None, sa_type=Numeric(24, 2))
     # The event score_version of the last update applied; -1 before the first.
     scored_version: int = Field(default=-1, sa_type=BigInteger)
     date_created: datetime = Field(sa_type=DateTime(timezone=True))

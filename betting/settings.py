@@ -17,10 +17,13 @@ class Settings(BaseSettings):
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
-    # The gateway listens on every interface: in a container that is how traffic reaches it.
-    gateway_host: str = "0.0.0.0"  # noqa: S104
-    # How long the gateway waits for the broker to acknowledge an event before answering 503.
-    gateway_publish_timeout_s: float = Field(default=10.0, gt=0)
+    # The HTTP servers listen on every interface: in a container that is how traffic reaches them.
+    http_host: str = "0.0.0.0"  # noqa: S104
+    # Each server has its own port, so both run side by side on one machine (`make run`).
+    line_provider_port: int = Field(default=8001, ge=1, le=65535)
+    bet_maker_port: int = Field(default=8002, ge=1, le=65535)
+    # How long the line provider waits for the broker to acknowledge an event before a 503.
+    publish_timeout_s: float = Field(default=10.0, gt=0)
     auth_secret: str = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 (local development only)
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How often a function checkpoints: flushes its sink and commits offsets.
@@ -36,7 +39,6 @@ class Settings(BaseSettings):
     # Lag with no committed progress for this long counts as stalled.
     stall_after_s: float = Field(default=120.0, gt=0)
     log_level: str = "INFO"
-    gateway_port: int = Field(default=8000, ge=1, le=65535)
 
 
 @lru_cache

@@ -196,3 +196,12 @@ class DatabaseSink(BatchingSink):
             len(records),
             len(rejected),
         )
+
+
+def run_writer(group: str, topic: str, apply: ApplyBatch) -> None:
+    """Run a function that applies `topic` to the database in batches (both writers): the
+    records go to a `DatabaseSink` over `apply`, what it rejects to the dead-letter topic."""
+    app = build_app(group)
+    source = declare_topic(app, topic, value_deserializer="bytes")
+    app.dataframe(source).sink(DatabaseSink(apply, DeadLetters(app, topic, group)))
+    app.run()

@@ -1,0 +1,1 @@
+"""The three stream functions: each subpackage is one Quix Streams app whose main.py wires it."""

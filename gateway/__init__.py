@@ -1,1 +1,2 @@
-"""The HTTP gateway: the events and bets APIs on top of the shared `betting` package."""
+"""The two HTTP servers on one foundation (`gateway.app`): the line provider (`/events`,
+`gateway.line_provider`) and the bet maker (`/bets`, `gateway.bet_maker`)."""

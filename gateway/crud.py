@@ -14,7 +14,17 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from betting.auth import Role, User
-from betting.domain import EventState, apply_changes, is_open, payout
+from betting.db import has_bets
+from betting.domain import (
+    EventState,
+    Market,
+    TeamsLocked,
+    apply_changes,
+    changed_fields,
+    check_teams_kept,
+    is_open,
+    potential_payout,
+)
 from betting.models import Bet, BetCreate, Event, EventPublic, EventUpdate, IdempotencyKey
 from gateway.schemas import BetQuery, EventQuery, Pagination
 
@@ -27,6 +37,15 @@ class NotFound(Exception):
 
 class Conflict(Exception):
     """The request is valid but the current state forbids it."""
+
+
+class OddsChanged(Conflict):
+    """The market's odds are no longer those the player saw."""
+
+    def __init__(self, market: Market, odds: Decimal) -> None:
+        super().__init__(f"the odds for {market} have changed: bet again at the current odds")
+        self.market = market
+        self.odds = odds
 
 
 class Unprocessable(Exception):
@@ -89,11 +108,17 @@ def preview_event_update(
     # The event writer checks again when the message arrives; this check answers the
     # operator now, against the state stored so far.
     event = _live_event(session, event_id)
-    facts = apply_changes(event.to_facts(), event_in.to_changes())
-    preview = Event.model_validate(event.model_dump())
-    preview.set_facts(facts)
-    preview.updated_at = at
-    return preview.to_public()
+    current = event.to_facts()
+    facts = apply_changes(current, event_in.to_changes())
+    try:
+        check_teams_kept(
+            changed_fields(current, facts), has_bets=lambda: has_bets(session, event_id)
+        )
+    except TeamsLocked as exc:
+        raise Conflict(str(exc)) from exc
+    return EventPublic.from_facts(
+        event.id, facts, version=event.version, created_at=event.created_at, updated_at=at
+    )
 
 
 def delete_event(*, session: Session, event_id: uuid.UUID) -> None:
@@ -101,8 +126,8 @@ def delete_event(*, session: Session, event_id: uuid.UUID) -> None:
     # FOR UPDATE waits for placements in flight (they hold FOR SHARE) and keeps new ones
     # out until we commit, so no bet can land on the event between the check and the delete.
     event = _live_event(session, event_id, lock="update")
-    if session.exec(select(Bet.id).where(Bet.event_id == event_id).limit(1)).first():
-        raise Conflict("the event has bets")
+    if has_bets(session, event_id):
+        raise Conflict('the event has bets: cancel it instead (PATCH {"state": "cancelled"})')
     event.deleted_at = _now()
     session.add(event)
     session.commit()
@@ -116,7 +141,7 @@ def _open_event(session: Session, event_id: uuid.UUID) -> Event:
     # FOR SHARE lets any number of placements on one event run side by side but conflicts
     # with the event writer's FOR UPDATE: a transition waits for the bets in flight to
     # commit, and a bet that comes after it waits for the transition, reads the new state
-    # and is refused (DESIGN rule 3).
+    # and is refused (docs/DESIGN.md, rule 3).
     event = _live_event(session, event_id, lock="share")
     if not is_open(EventState(event.state), event.deadline, _now()):
         raise Conflict("betting on this event is closed")
@@ -125,7 +150,8 @@ def _open_event(session: Session, event_id: uuid.UUID) -> Event:
 
 def _fingerprint(bet_in: BetCreate) -> str:
     """The request's identity: the same body, however spelt, hashes the same."""
-    return hashlib.sha256(bet_in.model_dump_json().encode()).hexdigest()
+    # Without the odds the body hashes as it did before they could be sent.
+    return hashlib.sha256(bet_in.model_dump_json(exclude_none=True).encode()).hexdigest()
 
 
 def _replay(session: Session, user_id: str, key: str, fingerprint: str) -> Bet | None:
@@ -151,6 +177,9 @@ def place_bet(
             return earlier, False
     event = _open_event(session, bet_in.event_id)
     odds = event.to_facts().odds.for_market(bet_in.market)
+    # Decided under the FOR SHARE lock: an odds change waits for this bet, or this bet for it.
+    if bet_in.odds is not None and bet_in.odds != odds:
+        raise OddsChanged(bet_in.market, odds)
     now = _now()
     bet = Bet(
         user_id=user.id,
@@ -158,7 +187,7 @@ def place_bet(
         market=bet_in.market.value,
         amount=bet_in.amount,
         odds=odds,
-        potential_payout=payout(bet_in.amount, odds),
+        potential_payout=potential_payout(bet_in.amount, odds),
         date_created=now,
         updated_at=now,
     )
@@ -230,7 +259,7 @@ def change_bet_amount(*, session: Session, owner: User, bet_id: uuid.UUID, amoun
     """Change the stake while the event is open; the odds stay those the bet was placed at."""
     bet = _own_bet_while_open(session, owner, bet_id)
     bet.amount = amount
-    bet.potential_payout = payout(amount, bet.odds)
+    bet.potential_payout = potential_payout(amount, bet.odds)
     bet.updated_at = _now()
     session.add(bet)
     session.commit()

@@ -1,16 +1,17 @@
-"""What routes depend on, as `Annotated` aliases: `session: SessionDep, user: Player`."""
+"""What the routes of both servers depend on, as `Annotated` aliases: `session: SessionDep,
+user: Player`. The line provider's producer is `gateway.producer.PublisherDep`: nothing here
+may reach Kafka, because the bet maker imports this module."""
 
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from betting.auth import InvalidToken, Role, User, read_token
 from betting.db import get_engine
-from gateway.producer import EventPublisher
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
@@ -23,14 +24,6 @@ def get_session(engine: EngineDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-
-def get_publisher(request: Request) -> EventPublisher:
-    """The process's producer, opened by the lifespan."""
-    publisher: EventPublisher = request.app.state.publisher
-    return publisher
-
-
-PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
 
 bearer = HTTPBearer(
     auto_error=False, bearerFormat="JWT", description="`betting token --role ...` mints one."

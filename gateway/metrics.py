@@ -1,11 +1,14 @@
-"""Prometheus metrics: request counts and latency per route, events published, bets placed."""
+"""Prometheus metrics: the registry each server's `/metrics` shows, and request counts and
+latency per route, which both servers keep. A server's own counters live with the code that
+counts them (events published in `gateway.producer`, bets placed in `gateway.routers.bets`),
+so a process registers only the series of the server it runs."""
 
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Our own registry, so /metrics shows the gateway's series and a re-import never clashes.
+# Our own registry, so /metrics shows the server's series and a re-import never clashes.
 REGISTRY = CollectorRegistry()
 _LABELS = ("method", "route", "status")
 
@@ -16,13 +19,6 @@ LATENCY = Histogram(
     _LABELS,
     registry=REGISTRY,
 )
-EVENTS_PUBLISHED = Counter(
-    "gateway_events_published_total",
-    "Event messages the broker acknowledged.",
-    ["kind"],
-    registry=REGISTRY,
-)
-BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=REGISTRY)
 
 
 class MetricsMiddleware:

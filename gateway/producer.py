@@ -1,17 +1,28 @@
-"""The gateway's one Kafka producer: publishes event messages and waits for the broker's ack."""
+"""The line provider's one Kafka producer: publishes event messages and waits for the broker's
+ack. Only the line provider imports this module; the bet maker has no Kafka client at all."""
 
 import asyncio
 import contextlib
 import logging
 import threading
+from typing import Annotated
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from fastapi import Depends, Request
+from prometheus_client import Counter
 
 from betting import topics
 from betting.messages import EventCreated, EventUpdated, encode
 from gateway import metrics
 
 log = logging.getLogger(__name__)
+
+EVENTS_PUBLISHED = Counter(
+    "gateway_events_published_total",
+    "Event messages the broker acknowledged.",
+    ["kind"],
+    registry=metrics.REGISTRY,
+)
 
 
 class BrokerUnavailable(Exception):
@@ -68,7 +79,7 @@ class EventPublisher:
             await asyncio.wait_for(delivered, self._timeout_s + 1)
         except TimeoutError:
             raise BrokerUnavailable("the broker did not acknowledge in time") from None
-        metrics.EVENTS_PUBLISHED.labels(message.kind).inc()
+        EVENTS_PUBLISHED.labels(message.kind).inc()
 
     def ping(self, timeout_s: float = 2.0) -> None:
         """Raise `BrokerUnavailable` unless the broker answers and knows the events topic."""
@@ -96,3 +107,22 @@ def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(BrokerUnavailable(error.str()))
+
+
+def get_publisher(request: Request) -> EventPublisher:
+    """The process's producer, opened by the line provider's lifespan."""
+    publisher: EventPublisher = request.app.state.publisher
+    return publisher
+
+
+PublisherDep = Annotated[EventPublisher, Depends(get_publisher)]
+
+
+def broker_reachable(publisher: PublisherDep) -> bool:
+    """The line provider's readiness check: the broker answers and knows the events topic."""
+    try:
+        publisher.ping()
+    except BrokerUnavailable:
+        log.warning("readiness: broker unavailable", exc_info=True)
+        return False
+    return True

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from betting.domain import BetState, EventState, Market
+from betting.models import Money
 
 # Postgres takes OFFSET as a bigint; anything larger is invalid input, not a server error.
 MAX_OFFSET = 2**63 - 1
@@ -46,6 +47,18 @@ class Problem(BaseModel):
     detail: Any
 
 
+class OddsChangedDetail(BaseModel):
+    message: str
+    market: Market
+    odds: Money = Field(description="The market's current odds: bet again at these.")
+
+
+class OddsChanged(BaseModel):
+    """The 409 of a bet whose `odds` are no longer the market's."""
+
+    detail: OddsChangedDetail
+
+
 class Status(BaseModel):
     status: Literal["ok"] = "ok"
 
@@ -55,7 +68,7 @@ _MEANING = {
     403: "The token's role may not do this.",
     404: "Unknown, deleted, or not yours.",
     409: "Conflicts with the current state.",
-    503: "The database or the broker is unavailable.",
+    503: "Something it needs is unavailable: the database (or, for event writes, the broker).",
 }
 _AUTH_HEADER = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
 

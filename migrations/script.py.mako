@@ -1,3 +1,4 @@
+## The template `alembic revision` renders a new migration from (Mako drops this line).
 """${message}
 
 Revision ID: ${up_revision}

@@ -4,7 +4,7 @@
 # Creates the cluster (unless it exists), builds the image and loads it into kind, installs a
 # dev Redpanda and Postgres (k8s/dev-services), installs the Helm chart (its hooks run the
 # migrations and create the topics), waits until everything is ready, then plays a whole match
-# through a port-forward (scripts/smoke.py). Needs Docker, kind, kubectl and helm.
+# through a port-forward to each server (scripts/smoke.py). Needs Docker, kind, kubectl and helm.
 #   WITH_KEDA=1 make kind-up   lets KEDA (installed in the cluster beforehand) scale the functions on lag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,9 @@ CLUSTER=${KIND_CLUSTER:-betting}
 NAMESPACE=betting
 RELEASE=betting
 IMAGE=betting:dev
-PORT=${KIND_PORT:-18000}
+# Local ports of the port-forwards to the line provider and the bet maker.
+PORT=${KIND_PORT:-18001}
+BETS_PORT=${KIND_BETS_PORT:-18002}
 WITH_KEDA=${WITH_KEDA:-0}
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -52,23 +54,28 @@ fi
 step "chart helm/betting (release $RELEASE)"
 helm upgrade --install "$RELEASE" helm/betting --namespace "$NAMESPACE" "${values[@]}" \
   --wait --timeout 10m
-for deployment in gateway event-writer bet-scorer bet-writer; do
+for deployment in line-provider bet-maker event-writer bet-scorer bet-writer; do
   kubectl -n "$NAMESPACE" rollout status "deployment/$RELEASE-$deployment" --timeout=300s
 done
 
-step "smoke test through a port-forward on 127.0.0.1:$PORT"
-kubectl -n "$NAMESPACE" port-forward "svc/$RELEASE-gateway" "$PORT:8000" >/dev/null &
-forward=$!
-trap 'kill "$forward" 2>/dev/null || true' EXIT
-for _ in $(seq 60); do
-  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/readyz', timeout=2)" \
-    2>/dev/null && break
-  sleep 1
+step "smoke test through port-forwards: line provider on 127.0.0.1:$PORT, bet maker on :$BETS_PORT"
+kubectl -n "$NAMESPACE" port-forward "svc/$RELEASE-line-provider" "$PORT:8000" >/dev/null &
+forwards=($!)
+kubectl -n "$NAMESPACE" port-forward "svc/$RELEASE-bet-maker" "$BETS_PORT:8000" >/dev/null &
+forwards+=($!)
+trap 'kill "${forwards[@]}" 2>/dev/null || true' EXIT
+for port in "$PORT" "$BETS_PORT"; do
+  for _ in $(seq 60); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/readyz', timeout=2)" \
+      2>/dev/null && break
+    sleep 1
+  done
 done
-token() { kubectl -n "$NAMESPACE" exec "deploy/$RELEASE-gateway" -- betting token --role "$1" --user "kind-$1"; }
-python3 scripts/smoke.py --api "http://127.0.0.1:$PORT" \
+token() { kubectl -n "$NAMESPACE" exec "deploy/$RELEASE-line-provider" -- betting token --role "$1" --user "kind-$1"; }
+python3 scripts/smoke.py --api "http://127.0.0.1:$PORT" --bets-api "http://127.0.0.1:$BETS_PORT" \
   --operator-token "$(token operator)" --player-token "$(token player)"
 
 step "up"
-echo "  kubectl -n $NAMESPACE port-forward svc/$RELEASE-gateway 8000:8000   then http://127.0.0.1:8000/docs"
-echo "  make kind-down                                                      removes the cluster"
+echo "  kubectl -n $NAMESPACE port-forward svc/$RELEASE-line-provider 8001:8000   then http://127.0.0.1:8001/docs"
+echo "  kubectl -n $NAMESPACE port-forward svc/$RELEASE-bet-maker 8002:8000       then http://127.0.0.1:8002/docs"
+echo "  make kind-down                                                           removes the cluster"

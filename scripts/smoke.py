@@ -1,6 +1,9 @@
-"""A whole match against a running gateway: create an event, bet, play it out, see the bet settled.
+"""A whole match against the running system: create an event, bet, play it out, see the bet
+settled. --api is where /events is served (the line provider, or one address for the whole API:
+an Ingress, `make run`'s front); --bets-api, if given, where /bets is (the bet maker).
 
     python3 scripts/smoke.py --api http://127.0.0.1:8000 --operator-token T --player-token T
+    python3 scripts/smoke.py --api http://127.0.0.1:8001 --bets-api http://127.0.0.1:8002 ...
 
 Standard library only, so it runs from any Python 3.11 (used by scripts/kind-up.sh).
 """
@@ -16,8 +19,9 @@ from typing import Any
 
 
 class Api:
-    def __init__(self, base: str, operator: str, player: str) -> None:
+    def __init__(self, base: str, bets_base: str, operator: str, player: str) -> None:
         self.base = base.rstrip("/")
+        self.bets_base = bets_base.rstrip("/")
         self.tokens = {"operator": operator, "player": player}
 
     def call(
@@ -30,8 +34,9 @@ class Api:
             headers["Content-Type"] = "application/json"
         if method == "POST" and path == "/bets":
             headers["Idempotency-Key"] = str(uuid.uuid4())
-        # The URL is the --api address given on the command line.
-        request = urllib.request.Request(self.base + path, data, headers, method=method)  # noqa: S310
+        base = self.bets_base if path.startswith("/bets") else self.base
+        # The URL is an address given on the command line.
+        request = urllib.request.Request(base + path, data, headers, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return response.status, json.loads(response.read() or b"null")
@@ -57,12 +62,13 @@ class Api:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--api", default="http://127.0.0.1:8000")
+    parser.add_argument("--api", default="http://127.0.0.1:8000", help="where /events is")
+    parser.add_argument("--bets-api", help="where /bets is, if not at --api")
     parser.add_argument("--operator-token", required=True)
     parser.add_argument("--player-token", required=True)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
     args = parser.parse_args()
-    api = Api(args.api, args.operator_token, args.player_token)
+    api = Api(args.api, args.bets_api or args.api, args.operator_token, args.player_token)
     wait = args.timeout
 
     event = api.expect(

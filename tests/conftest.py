@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from betting import devstack
 from betting.db import get_engine
 from betting.settings import get_settings
 from betting.setup import prepare
+from launcher import local
 
 TEST_SETTINGS = {
     "BETTING_AUTH_SECRET": "test-secret-that-is-at-least-32-bytes-long",
@@ -24,10 +24,21 @@ TEST_SETTINGS = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`integration` marks exactly the tests that need the session's servers (pyproject.toml)."""
+    for item in items:
+        # fixturenames is the whole closure: a test that reaches `stack` through another
+        # fixture (`client`, `functions`, ...) needs the servers as much as one that names it.
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+        elif item.get_closest_marker("e2e") is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked e2e but uses no servers")
+
+
 @dataclass
 class Stack:
-    postgres: devstack.Postgres
-    broker: devstack.Broker
+    postgres: local.Postgres
+    broker: local.Broker
     workdir: Path
 
     @property
@@ -50,9 +61,9 @@ def stack() -> Iterator[Stack]:
     """A migrated database and a broker with the topics, for the whole session."""
     workdir = Path(tempfile.mkdtemp(prefix="betting-test-"))
     workdir.chmod(0o755)  # the database server may run as another user (we may be root)
-    postgres = devstack.Postgres(workdir / "postgres", devstack.free_port(), durable=False)
+    postgres = local.Postgres(workdir / "postgres", local.free_port(), durable=False)
     postgres.start()
-    broker = devstack.Broker(devstack.free_port()).start()
+    broker = local.Broker(local.free_port()).start()
     stack = Stack(postgres=postgres, broker=broker, workdir=workdir)
     _use_settings(stack.env)
     prepare()

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from sqlmodel import Session, col, select
 
 from betting import topics
-from betting.db import get_engine
-from betting.domain import Market, score_bet
+from betting.db import get_engine, stale_bets
+from betting.domain import moves_bets
 from betting.messages import BetScored, EventUpdated, decode_event
 from betting.models import Bet, Event, LogProgress
 from betting.settings import get_settings
@@ -60,22 +60,12 @@ def bets_to_rescore(*, session: Session, event_id: uuid.UUID) -> Iterator[BetSco
     event = session.get(Event, event_id)
     if event is None or event.deleted_at is not None:
         return
-    facts = event.to_facts()
     fetch = get_settings().scorer_fetch_size
-    for market in Market:
-        target = score_bet(market, facts.state, facts.score)
-        query = (
-            select(Bet.id)
-            .where(
-                col(Bet.event_id) == event_id,
-                col(Bet.market) == market.value,
-                col(Bet.state) != target.value,
-            )
-            .execution_options(yield_per=fetch)
-        )
+    for stale in stale_bets(event_id, event.to_facts()):
+        query = select(Bet.id).where(stale.where).execution_options(yield_per=fetch)
         for bet_id in session.exec(query):
             yield BetScored(
-                bet_id=bet_id, event_id=event_id, state=target, version=event.score_version
+                bet_id=bet_id, event_id=event_id, state=stale.target, version=event.score_version
             )
 
 
@@ -92,13 +82,13 @@ class Scorer:
             # The event writer dead-letters it; nothing here can score it.
             log.info("skipping unparseable %s[%d]@%d", topics.EVENTS, partition, offset)
             return
-        # Only state and score move bets; a new event has no bets yet.
-        if not isinstance(message, EventUpdated) or not (
-            {"state", "score"} & message.changes.model_fields_set
+        # A new event has no bets yet; an update moves them only if it sends a scoring input.
+        if not isinstance(message, EventUpdated) or not moves_bets(
+            message.changes.model_fields_set
         ):
             return
         with Session(get_engine()) as session:
-            # Rule 3: every bet accepted before this change is committed once the event row
-            # has it, and no bet is accepted after it.
+            # docs/DESIGN.md, rule 3: every bet accepted before this change is committed once
+            # the event row has it, and no bet is accepted after it.
             self._progress.wait(session, partition, offset)
             yield from bets_to_rescore(session=session, event_id=message.event_id)

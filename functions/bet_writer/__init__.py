@@ -1,0 +1,1 @@
+"""Bet writer: bets.state → bet rows, one set-based write per partition per checkpoint."""

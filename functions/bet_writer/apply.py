@@ -3,18 +3,26 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, literal_column, text
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, TIMESTAMP, UUID
 from sqlmodel import Session
 
+from betting.db import payout_sql
 from betting.messages import BetScored, decode_bet_scored
 from betting.streams import LogRecord, Rejected, decode_all
+
+# What the bet pays in its new state, from its own stake and potential payout.
+_PAYOUT = payout_sql(
+    literal_column("u.state"),
+    amount=literal_column("b.amount"),
+    potential=literal_column("b.potential_payout"),
+).compile(compile_kwargs={"literal_binds": True})
 
 # An update lands only if it is newer than the bet's last one (duplicates and replays change
 # nothing) and was computed from the event's current score: an update from an older score
 # is dropped, because the scorer has already compared the bet with the newer one. Locking
 # the events FOR SHARE makes that check and the write atomic with respect to the event writer.
-_APPLY = text("""
+_APPLY = text(f"""
     WITH updates AS (
         SELECT * FROM unnest(:ids, :event_ids, :states, :versions, :times)
             AS u(id, event_id, state, version, at)
@@ -25,7 +33,10 @@ _APPLY = text("""
         FOR SHARE
     )
     UPDATE bets b
-    SET state = u.state, scored_version = u.version, updated_at = u.at
+    SET state = u.state,
+        payout = {_PAYOUT},
+        scored_version = u.version,
+        updated_at = u.at
     FROM updates u JOIN current_events e ON e.id = u.event_id
     WHERE b.id = u.id
       AND b.event_id = u.event_id

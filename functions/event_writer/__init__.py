@@ -1,0 +1,1 @@
+"""Event writer: events.taxonomy → event rows, in log order, idempotently."""

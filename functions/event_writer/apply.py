@@ -6,7 +6,15 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col
 
-from betting.domain import DomainError, apply_changes, new_event
+from betting.db import has_bets
+from betting.domain import (
+    DomainError,
+    apply_changes,
+    changed_fields,
+    check_teams_kept,
+    moves_bets,
+    new_event,
+)
 from betting.messages import EventCreated, EventUpdated, decode_event
 from betting.models import Event, LogProgress
 from betting.streams import LogRecord, Rejected, decode_all
@@ -77,9 +85,13 @@ def _apply(
     current = row.to_facts()
     try:
         updated = apply_changes(current, message.changes.to_changes())
+        changed = changed_fields(current, updated)
+        # The row is locked FOR UPDATE and placements hold it FOR SHARE: no bet can land
+        # between this look and the commit.
+        check_teams_kept(changed, has_bets=lambda: has_bets(session, row.id))
     except DomainError as exc:
         return str(exc)
-    if updated.scoring_inputs != current.scoring_inputs:
+    if moves_bets(changed):
         row.score_version = offset
     row.set_facts(updated)
     row.version = offset

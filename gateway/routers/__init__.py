@@ -1,1 +1,1 @@
-"""The gateway's routers, one per resource."""
+"""The servers' routers: events (the line provider), bets (the bet maker), operations (both)."""

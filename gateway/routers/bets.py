@@ -3,14 +3,17 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from prometheus_client import Counter
 
 from betting.models import BetCreate, BetPublic, BetUpdate, Page
 from gateway import crud, metrics
 from gateway.deps import CurrentUser, Player, SessionDep
-from gateway.schemas import BetQuery, created_at, errors
+from gateway.schemas import BetQuery, OddsChanged, OddsChangedDetail, Problem, created_at, errors
 
 router = APIRouter(prefix="/bets", tags=["bets"])
+
+BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=metrics.REGISTRY)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -31,6 +34,11 @@ IdempotencyKey = Annotated[
     responses={
         **created_at(201, "The bet (also when an earlier request with this key created it)."),
         **errors(401, 403, 404, 409, 503),
+        409: {
+            "description": "The event is not open; or `odds` were sent and the market's "
+            "odds have changed since: the detail carries the current ones.",
+            "model": Problem | OddsChanged,
+        },
     },
 )
 def place_bet(
@@ -40,12 +48,16 @@ def place_bet(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> BetPublic:
-    """Bet on an open event, at its current odds."""
-    bet, created = crud.place_bet(
-        session=session, user=user, bet_in=bet_in, idempotency_key=idempotency_key
-    )
+    """Bet on an open event, at its current odds (refused if they differ from `odds`)."""
+    try:
+        bet, created = crud.place_bet(
+            session=session, user=user, bet_in=bet_in, idempotency_key=idempotency_key
+        )
+    except crud.OddsChanged as exc:
+        detail = OddsChangedDetail(message=str(exc), market=exc.market, odds=exc.odds)
+        raise HTTPException(status.HTTP_409_CONFLICT, detail.model_dump(mode="json")) from exc
     if created:
-        metrics.BETS_PLACED.inc()
+        BETS_PLACED.inc()
     response.headers["Location"] = f"/bets/{bet.id}"
     return BetPublic.model_validate(bet)
 

@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from betting.messages import EventCreated, EventUpdated
 from betting.models import EventCreate, EventPublic, EventUpdate, Page
 from gateway import crud
-from gateway.deps import Operator, PublisherDep, SessionDep
-from gateway.schemas import EventQuery, created_at, errors
+from gateway.deps import Operator, SessionDep
+from gateway.producer import PublisherDep
+from gateway.schemas import EventQuery, Problem, created_at, errors
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -40,6 +41,11 @@ async def create_event(
     responses={
         202: {"description": "Accepted: the event as it will be once the change is applied."},
         **errors(401, 403, 404, 409, 503),
+        409: {
+            "description": "A transition or score change the event's state forbids, any change "
+            "to a finished or cancelled event, or new teams once the event has bets.",
+            "model": Problem,
+        },
     },
 )
 async def update_event(
@@ -49,7 +55,8 @@ async def update_event(
     session: SessionDep,
     publisher: PublisherDep,
 ) -> EventPublic:
-    """Publish a change to an event: only the fields sent."""
+    """Publish a change to an event: only the fields sent. `{"state": "cancelled"}` calls
+    the match off: every bet on it becomes void and pays its stake back."""
     now = datetime.now(UTC)
     # The database call blocks; keep it off the event loop.
     event = await run_in_threadpool(
@@ -76,8 +83,11 @@ def read_event(event_id: uuid.UUID, session: SessionDep) -> EventPublic:
     "/{event_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=errors(401, 403, 404, 409, 503),
+    responses={
+        **errors(401, 403, 404, 409, 503),
+        409: {"description": "The event has bets: cancel it instead.", "model": Problem},
+    },
 )
 def delete_event(event_id: uuid.UUID, _: Operator, session: SessionDep) -> None:
-    """Delete an event nobody has bet on."""
+    """Delete an event nobody has bet on; one with bets is cancelled instead."""
     crud.delete_event(session=session, event_id=event_id)

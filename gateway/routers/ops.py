@@ -1,54 +1,92 @@
-"""Probes and metrics for whoever runs the gateway."""
+"""Probes and metrics for whoever runs a server: the same three endpoints on both.
 
+Readiness differs per server: each names what it must reach (`create_app(readiness=...)`), as
+FastAPI dependencies answering whether that one thing is reachable now.
+"""
+
+import inspect
 import logging
+from collections.abc import Callable, Mapping
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from gateway import metrics
-from gateway.deps import EngineDep, PublisherDep
-from gateway.producer import BrokerUnavailable
+from gateway.deps import EngineDep
 from gateway.schemas import Status, errors
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(tags=["operations"])
+# A FastAPI dependency: whether one thing the server needs answers now (the log says why not).
+ReadinessCheck = Callable[..., bool]
 
 
-@router.get("/healthz")
-async def healthz() -> Status:
-    """The process is up."""
-    return Status()
-
-
-@router.get("/readyz", responses=errors(503))
-def readyz(engine: EngineDep, publisher: PublisherDep) -> Status:
-    """The database and the broker are reachable."""
-    failed = []
+def database_reachable(engine: EngineDep) -> bool:
+    """Postgres answers a query."""
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception:  # any failure means not ready; the log keeps the reason
         log.warning("readiness: database unavailable", exc_info=True)
-        failed.append("database")
-    try:
-        publisher.ping()
-    except BrokerUnavailable:
-        log.warning("readiness: broker unavailable", exc_info=True)
-        failed.append("broker")
-    if failed:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"unavailable: {', '.join(failed)}"
-        )
+        return False
+    return True
+
+
+def _unreachable(checks: Mapping[str, ReadinessCheck]) -> Callable[..., list[str]]:
+    """One dependency that runs every check and answers the names of those that failed."""
+
+    def failed(**reachable: bool) -> list[str]:
+        return [name for name, ok in reachable.items() if not ok]
+
+    # FastAPI reads the parameters from the signature: one `Depends` per check.
+    failed.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=Depends(check))
+            for name, check in checks.items()
+        ]
+    )
+    return failed
+
+
+async def healthz() -> Status:
+    """The process is up."""
     return Status()
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
-)
 def prometheus_metrics() -> Response:
     """Prometheus text format."""
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+def operations_router(readiness: Mapping[str, ReadinessCheck]) -> APIRouter:
+    """`/healthz`, `/readyz` (ready when every one of `readiness` is reachable), `/metrics`."""
+    router = APIRouter(tags=["operations"])
+    router.add_api_route("/healthz", healthz, methods=["GET"])
+    unreachable_now = Depends(_unreachable(readiness))
+
+    def readyz(unreachable: Annotated[list[str], unreachable_now]) -> Status:
+        if unreachable:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, f"unavailable: {', '.join(unreachable)}"
+            )
+        return Status()
+
+    needs = " and the ".join(readiness)
+    verb = "is" if len(readiness) == 1 else "are"
+    router.add_api_route(
+        "/readyz",
+        readyz,
+        methods=["GET"],
+        responses=errors(503),
+        description=f"The {needs} {verb} reachable.",
+    )
+    router.add_api_route(
+        "/metrics",
+        prometheus_metrics,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text."}},
+    )
+    return router

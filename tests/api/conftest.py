@@ -1,4 +1,8 @@
-"""The gateway in-process, against the session's real Postgres and broker."""
+"""Each server in-process, alone, against the session's real Postgres and broker.
+
+`line_provider` and `bet_maker` are the two apps; each test module names the one it tests as
+`client`. Fixtures that need the other server's data write it to the database directly, as the
+event writer or the bet maker would have, so no test of one server goes through the other."""
 
 import time
 import uuid
@@ -16,17 +20,26 @@ from sqlmodel import Session
 from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
+from betting.domain import NIL_NIL, Score, potential_payout
 from betting.messages import EventCreated, EventUpdated, decode_event
-from betting.models import Event
+from betting.models import Bet, Event
 from betting.settings import get_settings
-from gateway.main import app
+from gateway import bet_maker as bet_maker_app
+from gateway import line_provider as line_provider_app
 from tests.conftest import Stack
 
 
 @pytest.fixture(scope="session")
-def client(stack: Stack) -> Iterator[TestClient]:
-    """The app with its lifespan running (so its producer is open)."""
-    with TestClient(app) as client:
+def line_provider(stack: Stack) -> Iterator[TestClient]:
+    """The line provider with its lifespan running (so its producer is open)."""
+    with TestClient(line_provider_app.app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def bet_maker(stack: Stack) -> Iterator[TestClient]:
+    """The bet maker with its lifespan running."""
+    with TestClient(bet_maker_app.app) as client:
         yield client
 
 
@@ -85,12 +98,14 @@ def make_event(stack: Stack) -> Callable[..., Event]:
             "odds_team_2": Decimal("2.10"),
             "odds_draw": Decimal("3.40"),
             "state": "created",
-            "score": "0-0",
+            "score": NIL_NIL,
             "version": 0,
             "score_version": 0,
             "created_at": now,
             "updated_at": now,
         }
+        if isinstance(overrides.get("score"), str):
+            overrides["score"] = Score.parse(overrides["score"])  # a test's shorthand: "1-0"
         event = Event(**{**values, **overrides})
         with Session(get_engine(), expire_on_commit=False) as session:
             session.add(event)
@@ -118,17 +133,42 @@ def edit_event(stack: Stack) -> Callable[..., None]:
 
 @pytest.fixture
 def make_bet(
-    client: TestClient, make_event: Callable[..., Event], player: Caller
+    bet_maker: TestClient, make_event: Callable[..., Event], player: Caller
 ) -> Callable[..., dict[str, Any]]:
-    """`make_bet(caller=None, **body)`: a bet placed through the API; asserts it was created."""
+    """`make_bet(caller=None, **body)`: a bet placed through the bet maker; asserts it was
+    created."""
 
     def factory(caller: Caller | None = None, **body: Any) -> dict[str, Any]:
         if "event_id" not in body:
             body["event_id"] = str(make_event().id)
         body = {"market": "team_1", "amount": "10.00", **body}
-        response = client.post("/bets", json=body, headers=(caller or player).headers)
+        response = bet_maker.post("/bets", json=body, headers=(caller or player).headers)
         assert response.status_code == 201, response.text
         bet: dict[str, Any] = response.json()
+        return bet
+
+    return factory
+
+
+@pytest.fixture
+def store_bet(stack: Stack) -> Callable[..., Bet]:
+    """`store_bet(event)`: a bet row on the event, as the bet maker would have stored it."""
+
+    def factory(event: Event, amount: Decimal = Decimal("10.00")) -> Bet:
+        now = datetime.now(UTC)
+        bet = Bet(
+            user_id=f"player-{uuid.uuid4().hex[:8]}",
+            event_id=event.id,
+            market="team_1",
+            amount=amount,
+            odds=event.odds_team_1,
+            potential_payout=potential_payout(amount, event.odds_team_1),
+            date_created=now,
+            updated_at=now,
+        )
+        with Session(get_engine(), expire_on_commit=False) as session:
+            session.add(bet)
+            session.commit()
         return bet
 
     return factory

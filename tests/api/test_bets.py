@@ -1,9 +1,10 @@
-"""The bet maker's API: /bets."""
+"""The bet maker's API, /bets, against the bet maker alone."""
 
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,11 +18,14 @@ from betting.db import get_engine
 from betting.models import Bet, Event
 from tests.api.conftest import Caller, MakeCaller, soon
 
-pytestmark = pytest.mark.integration
-
 MakeEvent = Callable[..., Event]
 MakeBet = Callable[..., dict[str, Any]]
 EditEvent = Callable[..., None]
+
+
+@pytest.fixture
+def client(bet_maker: TestClient) -> TestClient:
+    return bet_maker
 
 
 def count_bets(**where: Any) -> int:
@@ -55,6 +59,7 @@ def test_a_player_bets_at_the_events_current_odds(
     assert bet["odds"] == "2.10"
     assert bet["potential_payout"] == "42.00"
     assert bet["state"] == "none"
+    assert bet["payout"] is None
     assert client.get(response.headers["location"], headers=player.headers).json() == bet
 
 
@@ -116,6 +121,7 @@ def test_betting_on_a_deleted_event_is_404(
     [
         pytest.param({"state": "active"}, id="active"),
         pytest.param({"state": "finished"}, id="finished"),
+        pytest.param({"state": "cancelled"}, id="cancelled"),
         pytest.param({"event_date": soon(hours=1), "deadline": soon(seconds=-1)}, id="deadline"),
     ],
 )
@@ -161,6 +167,9 @@ def test_a_bet_after_the_deadline_is_refused(
         pytest.param({"event_id": "42"}, id="malformed-event-id"),
         pytest.param({"user_id": "someone-else"}, id="user-id-in-body"),
         pytest.param({"state": "win"}, id="state-in-body"),
+        pytest.param({"payout": "10"}, id="payout-in-body"),
+        pytest.param({"odds": "0"}, id="zero-odds"),
+        pytest.param({"odds": "1.855"}, id="3-decimal-odds"),
     ],
 )
 def test_an_invalid_bet_is_422(
@@ -184,28 +193,132 @@ def test_operators_may_not_place_bets(
     assert client.post("/bets", json=body).status_code == 401
 
 
-def test_a_bet_waits_for_a_transition_in_flight_and_is_then_refused(
-    client: TestClient, player: Caller, make_event: MakeEvent
-) -> None:
-    event = make_event()
+def place_during_a_change(
+    client: TestClient, player: Caller, body: dict[str, Any], **change: Any
+) -> httpx.Response:
+    """Place a bet while the event writer holds the event row to apply `change`."""
     answers: list[httpx.Response] = []
-    body = {"event_id": str(event.id), "market": "draw", "amount": "1"}
     with Session(get_engine()) as writer:
         # What the event writer does: lock the row, change it, commit.
-        row = writer.exec(select(Event).where(Event.id == event.id).with_for_update()).one()
+        statement = select(Event).where(Event.id == uuid.UUID(body["event_id"]))
+        row = writer.exec(statement.with_for_update()).one()
         placing = threading.Thread(
             target=lambda: answers.append(client.post("/bets", json=body, headers=player.headers))
         )
         placing.start()
         placing.join(timeout=0.5)
         assert placing.is_alive(), "the bet did not wait for the event row"
-        row.state = "active"
+        for name, value in change.items():
+            setattr(row, name, value)
         writer.add(row)
         writer.commit()
     placing.join(timeout=10)
+    [answer] = answers
+    return answer
 
-    assert [a.status_code for a in answers] == [409]
+
+def test_a_bet_waits_for_a_transition_in_flight_and_is_then_refused(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    body = {"event_id": str(event.id), "market": "draw", "amount": "1"}
+
+    answer = place_during_a_change(client, player, body, state="active")
+
+    assert answer.status_code == 409
     assert count_bets(event_id=event.id) == 0
+
+
+# --- The price the player saw ------------------------------------------------------------
+
+
+def _odds_refused(market: str, odds: str) -> dict[str, Any]:
+    message = f"the odds for {market} have changed: bet again at the current odds"
+    return {"detail": {"message": message, "market": market, "odds": odds}}
+
+
+@pytest.mark.parametrize("seen", ["3.40", 3.4, "3.4"])
+def test_a_bet_at_the_odds_the_player_saw_is_taken(
+    client: TestClient, player: Caller, make_event: MakeEvent, seen: Any
+) -> None:
+    event = make_event(odds_draw=Decimal("3.40"))
+    body = {"event_id": str(event.id), "market": "draw", "amount": "10", "odds": seen}
+
+    response = client.post("/bets", json=body, headers=player.headers)
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["odds"], response.json()["potential_payout"]) == ("3.40", "34.00")
+
+
+def test_a_bet_at_odds_that_have_moved_is_409_with_the_current_odds(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(odds_team_1=Decimal("1.85"), odds_team_2=Decimal("2.10"))
+    # The player saw team_2's old price; team_1's current price is no excuse.
+    body = {"event_id": str(event.id), "market": "team_2", "amount": "10", "odds": "1.85"}
+
+    response = client.post("/bets", json=body, headers=player.headers)
+
+    assert response.status_code == 409
+    assert response.json() == _odds_refused("team_2", "2.10")
+    assert count_bets(event_id=event.id) == 0
+
+
+def test_a_closed_event_is_409_whatever_the_odds_sent(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(state="cancelled")
+    body = {"event_id": str(event.id), "market": "draw", "amount": "1", "odds": "9.99"}
+
+    response = client.post("/bets", json=body, headers=player.headers)
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": "betting on this event is closed"}
+
+
+def test_a_bet_waits_for_an_odds_change_in_flight_and_is_then_refused_at_the_old_price(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(odds_draw=Decimal("3.40"))
+    body = {"event_id": str(event.id), "market": "draw", "amount": "1", "odds": "3.40"}
+
+    answer = place_during_a_change(client, player, body, odds_draw=Decimal("2.90"))
+
+    assert (answer.status_code, answer.json()) == (409, _odds_refused("draw", "2.90"))
+    assert count_bets(event_id=event.id) == 0
+
+
+def test_the_odds_sent_are_part_of_what_an_idempotency_key_names(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event(odds_team_1=Decimal("1.85"))
+    headers = {**player.headers, "Idempotency-Key": f"odds-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "market": "team_1", "amount": "5"}
+    first = client.post("/bets", json={**body, "odds": "1.85"}, headers=headers)
+
+    same = client.post("/bets", json={**body, "odds": 1.85}, headers=headers)
+    without = client.post("/bets", json=body, headers=headers)
+
+    assert first.status_code == same.status_code == 201
+    assert same.json()["id"] == first.json()["id"]
+    assert without.status_code == 422
+    assert without.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert count_bets(event_id=event.id) == 1
+
+
+def test_a_replay_with_odds_returns_the_bet_even_once_the_odds_have_moved(
+    client: TestClient, player: Caller, make_event: MakeEvent, edit_event: EditEvent
+) -> None:
+    event = make_event(odds_team_1=Decimal("1.85"))
+    headers = {**player.headers, "Idempotency-Key": f"odds-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "market": "team_1", "amount": "5", "odds": "1.85"}
+    first = client.post("/bets", json=body, headers=headers)
+    edit_event(event.id, odds_team_1=Decimal("1.60"))
+
+    replay = client.post("/bets", json=body, headers=headers)
+
+    assert replay.status_code == 201
+    assert replay.json() == first.json()
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------
@@ -397,6 +510,30 @@ def test_bad_bet_list_parameters_are_422(
     assert client.get("/bets", params=params, headers=player.headers).status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("state", "payout"),
+    [("winning", None), ("win", "18.50"), ("lose", "0.00"), ("void", "10.00")],
+)
+def test_a_bet_shows_what_it_paid_once_settled(
+    client: TestClient, player: Caller, make_bet: MakeBet, state: str, payout: str | None
+) -> None:
+    bet = make_bet(market="team_1", amount="10")  # at 1.85: 18.50 if it wins
+    with Session(get_engine()) as session:
+        # What the bet writer does: the state and what it pays, in one write.
+        stored = session.get(Bet, uuid.UUID(bet["id"]))
+        assert stored is not None
+        stored.state = state
+        stored.payout = None if payout is None else Decimal(payout)
+        session.add(stored)
+        session.commit()
+
+    shown = client.get(f"/bets/{bet['id']}", headers=player.headers).json()
+    listed = client.get("/bets", params={"state": state}, headers=player.headers).json()
+
+    assert (shown["state"], shown["payout"]) == (state, payout)
+    assert listed == {"items": [shown], "total": 1}
+
+
 def test_reading_bets_needs_a_token(client: TestClient) -> None:
     assert client.get("/bets").status_code == 401
     assert client.get(f"/bets/{uuid.uuid4()}").status_code == 401
@@ -511,3 +648,24 @@ def test_withdrawing_a_bet_after_the_deadline_is_409(
 
     assert response.status_code == 409
     assert count_bets(id=uuid.UUID(bet["id"])) == 1
+
+
+# --- OpenAPI ------------------------------------------------------------------------------
+
+
+def test_the_openapi_document_shows_payouts_void_bets_and_the_odds_refusal(
+    client: TestClient,
+) -> None:
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    bet = schemas["BetPublic"]
+    assert "payout" in bet["required"]
+    assert {"type": "null"} in bet["properties"]["payout"]["anyOf"]
+    assert "void" in schemas["BetState"]["enum"]
+    assert "odds" in schemas["BetCreate"]["properties"]
+    assert "odds" not in schemas["BetCreate"].get("required", [])
+    refused = spec["paths"]["/bets"]["post"]["responses"]["409"]
+    shapes = refused["content"]["application/json"]["schema"]["anyOf"]
+    assert {shape["$ref"].rsplit("/", 1)[1] for shape in shapes} == {"Problem", "OddsChanged"}
+    assert set(schemas["OddsChangedDetail"]["required"]) == {"message", "market", "odds"}

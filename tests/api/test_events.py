@@ -1,4 +1,4 @@
-"""The line provider's API: /events."""
+"""The line provider's API, /events, against the line provider alone."""
 
 import json
 import uuid
@@ -11,14 +11,19 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from betting.db import get_engine
+from betting.domain import Score
 from betting.messages import EventCreated, EventUpdated
-from betting.models import Event
+from betting.models import Bet, Event
 from tests.api.conftest import Caller, Received, soon
-
-pytestmark = pytest.mark.integration
 
 ReadTopic = Callable[..., list[Received]]
 MakeEvent = Callable[..., Event]
+StoreBet = Callable[..., Bet]
+
+
+@pytest.fixture
+def client(line_provider: TestClient) -> TestClient:
+    return line_provider
 
 
 def new_event(**overrides: Any) -> dict[str, Any]:
@@ -202,6 +207,18 @@ def test_updating_a_deleted_event_is_404(
         pytest.param("finished", {"state": "active"}, id="finished-to-active"),
         pytest.param("finished", {"team_1": "Feyenoord"}, id="finished-is-final"),
         pytest.param("created", {"score": "1-0"}, id="score-before-start"),
+        pytest.param("finished", {"state": "cancelled"}, id="finished-to-cancelled"),
+        pytest.param("cancelled", {"state": "active"}, id="cancelled-to-active"),
+        pytest.param("cancelled", {"state": "finished"}, id="cancelled-to-finished"),
+        pytest.param("cancelled", {"state": "cancelled"}, id="cancelled-again"),
+        pytest.param("cancelled", {"type": "futsal"}, id="cancelled-is-final"),
+        pytest.param(
+            "cancelled",
+            {"odds": {"team_1": "2", "team_2": "2", "draw": "2"}},
+            id="cancelled-odds",
+        ),
+        pytest.param("active", {"state": "cancelled", "score": "2-0"}, id="score-with-cancel"),
+        pytest.param("created", {"state": "cancelled", "score": "1-0"}, id="score-with-cancel-0"),
     ],
 )
 def test_a_change_the_state_forbids_is_409(
@@ -211,11 +228,79 @@ def test_a_change_the_state_forbids_is_409(
     state: str,
     change: dict[str, Any],
 ) -> None:
-    event = make_event(state=state)
+    event = make_event(state=state, score="0-0" if state == "created" else "1-0")
 
     response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
 
     assert response.status_code == 409, response.text
+
+
+@pytest.mark.parametrize(("state", "score"), [("created", "0-0"), ("active", "1-2")])
+def test_a_created_or_active_event_is_cancelled_through_the_log(
+    client: TestClient,
+    operator: Caller,
+    make_event: MakeEvent,
+    store_bet: StoreBet,
+    edit_event: Callable[..., None],
+    read_events_topic: ReadTopic,
+    state: str,
+    score: str,
+) -> None:
+    event = make_event()
+    store_bet(event)
+    edit_event(event.id, state=state, score=Score.parse(score))  # called off where it stands
+
+    response = client.patch(
+        f"/events/{event.id}", json={"state": "cancelled"}, headers=operator.headers
+    )
+
+    assert response.status_code == 202, response.text
+    assert (response.json()["state"], response.json()["score"]) == ("cancelled", score)
+    [(_, message, raw)] = read_events_topic(event.id)
+    assert isinstance(message, EventUpdated)
+    assert json.loads(raw)["changes"] == {"state": "cancelled"}
+    # The line provider only publishes: the event writer applies it.
+    assert client.get(f"/events/{event.id}").json()["state"] == state
+
+
+def test_the_teams_of_an_event_with_bets_cannot_change(
+    client: TestClient, operator: Caller, make_event: MakeEvent, store_bet: StoreBet
+) -> None:
+    event = make_event()
+    store_bet(event)
+
+    for change in ({"team_1": "Twente"}, {"team_2": "Twente"}, {"team_1": "PSV", "team_2": "Ajax"}):
+        response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
+        assert response.status_code == 409, response.text
+        assert response.json() == {"detail": "the event has bets: its teams can no longer change"}
+
+
+def test_the_odds_of_an_event_with_bets_may_change(
+    client: TestClient, operator: Caller, make_event: MakeEvent, store_bet: StoreBet
+) -> None:
+    event = make_event()
+    store_bet(event)
+    odds = {"team_1": "1.50", "team_2": "2.50", "draw": "3.50"}
+    # Resending the teams it already has changes nothing, so it is no team change.
+    change = {"odds": odds, "team_1": "Ajax", "type": "futsal"}
+
+    response = client.patch(f"/events/{event.id}", json=change, headers=operator.headers)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["odds"] == odds
+
+
+def test_the_teams_of_an_event_without_bets_may_change(
+    client: TestClient, operator: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+
+    response = client.patch(
+        f"/events/{event.id}", json={"team_1": "Twente"}, headers=operator.headers
+    )
+
+    assert response.status_code == 202, response.text
+    assert response.json()["team_1"] == "Twente"
 
 
 @pytest.mark.parametrize(
@@ -296,6 +381,21 @@ def test_the_list_filters_by_state(client: TestClient, make_event: MakeEvent) ->
     assert page["items"][0]["score"] == "1-1"
 
 
+def test_cancelled_events_are_listed_by_their_state_and_never_open(
+    client: TestClient, make_event: MakeEvent
+) -> None:
+    kind = f"cancelled-{uuid.uuid4().hex[:8]}"
+    cancelled = make_event(type=kind, state="cancelled")
+    make_event(type=kind)
+
+    page = client.get("/events", params={"type": kind, "state": "cancelled"}).json()
+    bettable = client.get("/events", params={"type": kind, "open": "true"}).json()
+
+    assert [item["id"] for item in page["items"]] == [str(cancelled.id)]
+    assert str(cancelled.id) not in {item["id"] for item in bettable["items"]}
+    assert bettable["total"] == 1
+
+
 def test_open_keeps_only_events_a_bet_can_be_placed_on(
     client: TestClient, make_event: MakeEvent
 ) -> None:
@@ -340,11 +440,13 @@ def test_bad_list_parameters_are_422(client: TestClient, params: dict[str, Any])
 
 
 def test_the_list_defaults_to_fifty(client: TestClient, make_event: MakeEvent) -> None:
-    make_event()
+    kind = f"default-limit-{uuid.uuid4().hex[:8]}"
+    for _ in range(51):
+        make_event(type=kind)
 
-    page = client.get("/events").json()
+    page = client.get("/events", params={"type": kind}).json()
 
-    assert len(page["items"]) == min(page["total"], 50)
+    assert (len(page["items"]), page["total"]) == (50, 51)
 
 
 # --- GET /events/{id} ---------------------------------------------------------------------
@@ -395,14 +497,15 @@ def test_an_event_with_bets_cannot_be_deleted(
     client: TestClient,
     operator: Caller,
     make_event: MakeEvent,
-    make_bet: Callable[..., dict[str, Any]],
+    store_bet: StoreBet,
 ) -> None:
     event = make_event()
-    make_bet(event_id=str(event.id))
+    store_bet(event)
 
     response = client.delete(f"/events/{event.id}", headers=operator.headers)
 
     assert response.status_code == 409
+    assert "cancel it instead" in response.json()["detail"]
     assert client.get(f"/events/{event.id}").status_code == 200
 
 
@@ -417,3 +520,9 @@ def test_players_may_not_delete_events(
 
     assert client.delete(f"/events/{event.id}", headers=player.headers).status_code == 403
     assert client.delete(f"/events/{event.id}").status_code == 401
+
+
+def test_the_openapi_document_shows_the_cancelled_state(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    assert "cancelled" in schemas["EventState"]["enum"]

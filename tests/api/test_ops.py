@@ -1,27 +1,39 @@
-"""Tokens, probes, metrics, the OpenAPI document, and what happens when a dependency is down."""
+"""What both servers share, each tested alone: tokens, probes, metrics, the OpenAPI document, and
+what happens when a dependency is down."""
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
 from betting.auth import ALGORITHM, Role, mint_token
 from betting.db import get_engine
-from betting.devstack import free_port
 from betting.models import Event
 from betting.settings import get_settings
-from gateway.deps import get_publisher
-from gateway.main import app
-from gateway.producer import EventPublisher
+from gateway import bet_maker, line_provider
+from gateway.producer import EventPublisher, get_publisher
+from launcher.local import free_port
 from tests.api.conftest import Caller, soon
 
-pytestmark = pytest.mark.integration
+SERVERS = ("line_provider", "bet_maker")
+APPS = {"line_provider": line_provider.app, "bet_maker": bet_maker.app}
+# A call of each server that needs a token and no body.
+GUARDED = {"line_provider": ("DELETE", f"/events/{uuid.uuid4()}"), "bet_maker": ("GET", "/bets")}
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> tuple[str, TestClient]:
+    """Each server in turn: its name and a client of it alone."""
+    name: str = request.param
+    return name, request.getfixturevalue(name)
 
 
 def signed(claims: dict[str, Any], secret: str | None = None) -> dict[str, str]:
@@ -32,7 +44,9 @@ def signed(claims: dict[str, Any], secret: str | None = None) -> dict[str, str]:
 # --- Tokens -------------------------------------------------------------------------------
 
 
-def test_bad_tokens_are_401_with_a_bearer_challenge(client: TestClient) -> None:
+def test_bad_tokens_are_401_with_a_bearer_challenge(server: tuple[str, TestClient]) -> None:
+    name, client = server
+    method, path = GUARDED[name]
     hour = datetime.now(UTC) + timedelta(hours=1)
     bad = {
         "garbage": {"Authorization": "Bearer not-a-jwt"},
@@ -44,16 +58,16 @@ def test_bad_tokens_are_401_with_a_bearer_challenge(client: TestClient) -> None:
         "unknown role": signed({"sub": "p", "role": "admin", "exp": hour}),
     }
 
-    answers = {name: client.get("/bets", headers=headers) for name, headers in bad.items()}
+    answers = {what: client.request(method, path, headers=headers) for what, headers in bad.items()}
 
-    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(bad, 401)
+    assert {what: r.status_code for what, r in answers.items()} == dict.fromkeys(bad, 401)
     assert all(r.headers["www-authenticate"] == "Bearer" for r in answers.values())
 
 
-def test_the_role_comes_from_the_token(client: TestClient) -> None:
+def test_the_role_comes_from_the_token(bet_maker: TestClient) -> None:
     hour = datetime.now(UTC) + timedelta(hours=1)
 
-    response = client.get("/bets", headers=signed({"sub": "o", "role": "operator", "exp": hour}))
+    response = bet_maker.get("/bets", headers=signed({"sub": "o", "role": "operator", "exp": hour}))
 
     assert response.status_code == 200
 
@@ -61,60 +75,77 @@ def test_the_role_comes_from_the_token(client: TestClient) -> None:
 # --- Probes -------------------------------------------------------------------------------
 
 
-def test_healthz_says_ok(client: TestClient) -> None:
-    response = client.get("/healthz")
+def test_healthz_says_ok(server: tuple[str, TestClient]) -> None:
+    response = server[1].get("/healthz")
 
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-def test_readyz_is_ok_when_the_database_and_broker_answer(client: TestClient) -> None:
-    response = client.get("/readyz")
+def test_readyz_is_ok_when_what_the_server_needs_answers(server: tuple[str, TestClient]) -> None:
+    response = server[1].get("/readyz")
 
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_each_server_is_ready_on_what_it_needs_only() -> None:
+    """The line provider needs the database and the broker; the bet maker only the database."""
+    ready = {
+        name: app.openapi()["paths"]["/readyz"]["get"]["description"] for name, app in APPS.items()
+    }
+    assert ready == {
+        "line_provider": "The database and the broker are reachable.",
+        "bet_maker": "The database is reachable.",
+    }
+
+
+@contextmanager
+def overridden(app: FastAPI, dependency: Callable[..., Any], value: Any) -> Iterator[None]:
+    """`app` gets `value` wherever it depends on `dependency`, for the `with` block."""
+    app.dependency_overrides[dependency] = lambda: value
+    try:
+        yield
+    finally:
+        del app.dependency_overrides[dependency]
 
 
 @pytest.fixture
 def database_down() -> Iterator[Engine]:
-    """The app's engine points at a port where no database listens."""
+    """An engine pointing at a port where no database listens."""
     engine = create_engine(
         f"postgresql+psycopg2://nobody@127.0.0.1:{free_port()}/nothing",
         connect_args={"connect_timeout": 1},
     )
-    app.dependency_overrides[get_engine] = lambda: engine
     yield engine
-    del app.dependency_overrides[get_engine]
     engine.dispose()
 
 
 @pytest.fixture
-def broker_down() -> Iterator[EventPublisher]:
-    """The app's producer points at a port where no broker listens."""
+def broker_down() -> Iterator[None]:
+    """The line provider's producer points at a port where no broker listens."""
     publisher = EventPublisher(f"127.0.0.1:{free_port()}", timeout_s=1.0)
-    app.dependency_overrides[get_publisher] = lambda: publisher
-    yield publisher
-    del app.dependency_overrides[get_publisher]
+    with overridden(line_provider.app, get_publisher, publisher):
+        yield
     publisher.close(timeout_s=0)
 
 
-@pytest.mark.usefixtures("database_down")
-def test_without_the_database_readyz_and_reads_are_503(client: TestClient, player: Caller) -> None:
-    ready = client.get("/readyz")
-    events = client.get("/events")
-    bets = client.post(
-        "/bets",
-        json={"event_id": str(uuid.uuid4()), "market": "draw", "amount": "1"},
-        headers=player.headers,
-    )
+def test_without_the_database_readyz_and_reads_are_503(
+    server: tuple[str, TestClient], database_down: Engine, player: Caller
+) -> None:
+    name, client = server
+    read = {"line_provider": "/events", "bet_maker": "/bets"}[name]
+    with overridden(APPS[name], get_engine, database_down):
+        ready = client.get("/readyz")
+        answer = client.get(read, headers=player.headers)
 
     assert (ready.status_code, ready.json()) == (503, {"detail": "unavailable: database"})
-    assert (events.status_code, bets.status_code) == (503, 503)
-    assert bets.json() == {"detail": "the database is unavailable"}
+    assert (answer.status_code, answer.json()) == (503, {"detail": "the database is unavailable"})
 
 
 @pytest.mark.usefixtures("broker_down")
-def test_without_the_broker_readyz_and_event_writes_are_503(
-    client: TestClient, operator: Caller, make_event: Callable[..., Event]
+def test_without_the_broker_the_line_providers_readyz_and_event_writes_are_503(
+    line_provider: TestClient, operator: Caller, make_event: Callable[..., Event]
 ) -> None:
+    client = line_provider
     body = {
         "type": "football",
         "team_1": "Ajax",
@@ -146,19 +177,17 @@ def sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_metrics_count_requests_by_route_template_and_business_counters(
-    client: TestClient,
-    operator: Caller,
-    make_event: Callable[..., Event],
-    make_bet: Callable[..., dict[str, Any]],
+def test_metrics_count_requests_by_route_template_and_events_published(
+    line_provider: TestClient, operator: Caller, make_event: Callable[..., Event]
 ) -> None:
+    client = line_provider
     route = {"method": "GET", "route": "/events/{event_id}", "status": "200"}
     before = client.get("/metrics").text
     event = make_event()
     client.get(f"/events/{event.id}")
     client.get(f"/events/{event.id}")
-    make_bet(event_id=str(event.id))
-    client.patch(f"/events/{event.id}", json={"team_1": "Twente"}, headers=operator.headers)
+    odds = {"team_1": "1.50", "team_2": "2.50", "draw": "3.50"}
+    client.patch(f"/events/{event.id}", json={"odds": odds}, headers=operator.headers)
 
     response = client.get("/metrics")
 
@@ -167,10 +196,6 @@ def test_metrics_count_requests_by_route_template_and_business_counters(
     requests = sample(after, "gateway_requests_total", **route)
     assert requests - sample(before, "gateway_requests_total", **route) == 2
     assert sample(after, "gateway_request_duration_seconds_count", **route) >= 2
-    assert (
-        sample(after, "gateway_bets_placed_total") - sample(before, "gateway_bets_placed_total")
-        == 1
-    )
     updates = {"kind": "event_updated"}
     assert (
         sample(after, "gateway_events_published_total", **updates)
@@ -180,46 +205,77 @@ def test_metrics_count_requests_by_route_template_and_business_counters(
     assert str(event.id) not in after
 
 
+def test_the_bet_makers_metrics_count_bets_placed(
+    bet_maker: TestClient, make_bet: Callable[..., dict[str, Any]]
+) -> None:
+    route = {"method": "POST", "route": "/bets", "status": "201"}
+    before = bet_maker.get("/metrics").text
+    bet = make_bet()
+
+    after = bet_maker.get("/metrics").text
+
+    for counter, labels in (("gateway_bets_placed_total", {}), ("gateway_requests_total", route)):
+        assert sample(after, counter, **labels) - sample(before, counter, **labels) == 1
+    assert bet["id"] not in after
+
+
 # --- OpenAPI ------------------------------------------------------------------------------
 
+OPERATIONS = {("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get")}
 
-def test_the_openapi_document_describes_the_contract(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
-    paths = spec["paths"]
 
-    def statuses(path: str, method: str) -> set[str]:
-        return set(paths[path][method]["responses"])
+def calls(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(path, method) for path, operations in spec["paths"].items() for method in operations}
 
-    assert {(p, m) for p, ops in paths.items() for m in ops} == {
+
+def statuses(spec: dict[str, Any], path: str, method: str) -> set[str]:
+    return set(spec["paths"][path][method]["responses"])
+
+
+def test_the_line_providers_openapi_document_has_only_its_calls(line_provider: TestClient) -> None:
+    spec = line_provider.get("/openapi.json").json()
+
+    assert spec["info"]["title"] == "Line provider"
+    assert calls(spec) == OPERATIONS | {
         ("/events", "post"),
         ("/events", "get"),
         ("/events/{event_id}", "get"),
         ("/events/{event_id}", "patch"),
         ("/events/{event_id}", "delete"),
+    }
+    assert statuses(spec, "/events", "post") == {"202", "401", "403", "422", "503"}
+    assert statuses(spec, "/events/{event_id}", "patch") == {
+        "202", "401", "403", "404", "409", "422", "503"
+    }  # fmt: skip
+    assert statuses(spec, "/events/{event_id}", "delete") == {
+        "204", "401", "403", "404", "409", "422", "503"
+    }  # fmt: skip
+    assert statuses(spec, "/readyz", "get") == {"200", "503"}
+    assert "Location" in spec["paths"]["/events"]["post"]["responses"]["202"]["headers"]
+    assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
+    assert line_provider.get("/docs").status_code == 200
+    assert line_provider.get("/bets").status_code == 404
+
+
+def test_the_bet_makers_openapi_document_has_only_its_calls(bet_maker: TestClient) -> None:
+    spec = bet_maker.get("/openapi.json").json()
+
+    assert spec["info"]["title"] == "Bet maker"
+    assert calls(spec) == OPERATIONS | {
         ("/bets", "post"),
         ("/bets", "get"),
         ("/bets/{bet_id}", "get"),
         ("/bets/{bet_id}", "patch"),
         ("/bets/{bet_id}", "delete"),
-        ("/healthz", "get"),
-        ("/readyz", "get"),
-        ("/metrics", "get"),
     }
-    assert statuses("/events", "post") == {"202", "401", "403", "422", "503"}
-    assert statuses("/events/{event_id}", "patch") == {
-        "202", "401", "403", "404", "409", "422", "503"
-    }  # fmt: skip
-    assert statuses("/events/{event_id}", "delete") == {
-        "204", "401", "403", "404", "409", "422", "503"
-    }  # fmt: skip
-    assert statuses("/bets", "post") == {"201", "401", "403", "404", "409", "422", "503"}
-    assert statuses("/bets/{bet_id}", "patch") == {
+    assert statuses(spec, "/bets", "post") == {"201", "401", "403", "404", "409", "422", "503"}
+    assert statuses(spec, "/bets/{bet_id}", "patch") == {
         "200", "401", "403", "404", "409", "422", "503"
     }  # fmt: skip
-    assert statuses("/readyz", "get") == {"200", "503"}
-    assert "Location" in paths["/events"]["post"]["responses"]["202"]["headers"]
-    assert "Location" in paths["/bets"]["post"]["responses"]["201"]["headers"]
-    created = paths["/bets"]["post"]["responses"]["201"]["content"]["application/json"]
+    assert statuses(spec, "/readyz", "get") == {"200", "503"}
+    assert "Location" in spec["paths"]["/bets"]["post"]["responses"]["201"]["headers"]
+    created = spec["paths"]["/bets"]["post"]["responses"]["201"]["content"]["application/json"]
     assert created["schema"]["$ref"].endswith("/BetPublic")
     assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
-    assert client.get("/docs").status_code == 200
+    assert bet_maker.get("/docs").status_code == 200
+    assert bet_maker.get("/events").status_code == 404

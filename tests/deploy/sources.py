@@ -1,7 +1,8 @@
 """What the deploy checks look at: the chart rendered with each values file, the kustomize builds
-of k8s/, the Compose file and the Dockerfile, all loaded once per session."""
+of k8s/, the Compose file, and the Dockerfile with the files its COPY lines put in the image."""
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,10 +28,14 @@ IMAGE_REPOSITORY = "betting"
 KUBERNETES_VERSIONS = tuple(os.environ.get("DEPLOY_KUBERNETES_VERSIONS", "1.25,1.37").split(","))
 
 
+# The KEDA CRDs and the Compose spec, copied from upstream (their README says from where).
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+
+
 def schemas_dir() -> Path:
-    """The KEDA CRDs and the Compose spec: $DEPLOY_SCHEMAS_DIR, else ../shared/schemas."""
+    """The schemas the checks validate against: $DEPLOY_SCHEMAS_DIR (to try others), else ours."""
     configured = os.environ.get("DEPLOY_SCHEMAS_DIR")
-    return Path(configured) if configured else REPO.parent / "shared" / "schemas"
+    return Path(configured) if configured else SCHEMAS
 
 
 Manifest = dict[str, Any]
@@ -146,3 +151,98 @@ def platform_containers(rendered: Rendered) -> list[tuple[Manifest, Manifest]]:
 def compose() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
     return loaded
+
+
+# --- the Dockerfile and what it copies ----------------------------------------------------------
+
+Instruction = tuple[str, str]  # (KEYWORD, the rest of the line)
+
+
+def _instructions(text: str) -> list[Instruction]:
+    joined = re.sub(r"\\\n\s*", " ", text)
+    found = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def dockerfile_stages() -> list[list[Instruction]]:
+    stages: list[list[Instruction]] = []
+    for keyword, rest in _instructions(DOCKERFILE.read_text()):
+        if keyword == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append((keyword, rest))
+    return stages
+
+
+def final_stage() -> list[Instruction]:
+    return dockerfile_stages()[-1]
+
+
+def context_copies(stage: list[Instruction]) -> list[tuple[list[str], str]]:
+    """(sources, destination) of the stage's COPY lines that read the build context."""
+    copies = []
+    for keyword, rest in stage:
+        if keyword == "COPY" and not rest.startswith("--from"):
+            *sources, destination = rest.split()
+            copies.append((sources, destination))
+    return copies
+
+
+def _dockerignore_pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as Docker matches it: `*` and `?` stop at `/`, `**` does not."""
+    parts = re.split(r"(\*\*/?|\*|\?)", pattern.strip("/"))
+    wildcards = {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+    return re.compile("".join(wildcards.get(part, re.escape(part)) for part in parts) + "$")
+
+
+@cache
+def _dockerignore() -> list[tuple[re.Pattern[str], bool]]:
+    """(pattern, excludes) for each line of .dockerignore, in order."""
+    rules = []
+    for line in (REPO / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            excludes = not line.startswith("!")
+            rules.append((_dockerignore_pattern(line.removeprefix("!")), excludes))
+    return rules
+
+
+def in_build_context(relative: str) -> bool:
+    """Whether .dockerignore lets the file in: the last line that matches it or one of its
+    directories decides, as in Docker."""
+    parts = relative.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = True
+    for pattern, excludes in _dockerignore():
+        if any(pattern.match(candidate) for candidate in candidates):
+            included = not excludes
+    return included
+
+
+def copied_files(stage: list[Instruction]) -> dict[str, Path]:
+    """Where each file the stage copies from the build context lands (relative to WORKDIR)."""
+    files = {}
+    for sources, destination in context_copies(stage):
+        target = destination.removeprefix("./")
+        for name in sources:
+            path = REPO / name
+            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in found:
+                relative = file.relative_to(REPO).as_posix()
+                if in_build_context(relative):
+                    inside = file.relative_to(path) if path.is_dir() else Path(file.name)
+                    files[(Path(target) / inside).as_posix()] = file
+    return files
+
+
+def lay_out_image(app: Path) -> Path:
+    """Copy into `app` what the final stage puts in its WORKDIR (/app); return `app`."""
+    for relative, file in copied_files(final_stage()).items():
+        (app / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file, app / relative)
+    return app

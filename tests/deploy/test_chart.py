@@ -29,6 +29,7 @@ from tests.deploy.sources import (
     workloads,
 )
 
+SERVERS = ("line-provider", "bet-maker")
 FUNCTIONS = ("event-writer", "bet-scorer", "bet-writer")
 # What each function consumes: the topic its app reads (functions/*/main.py) and its group.
 FUNCTION_TOPICS = {
@@ -139,7 +140,11 @@ def test_schema_covers_every_value_and_nothing_else() -> None:
         {"functions": {"bet-scorer": {"autoscaling": {"mode": "hpa", "minReplicas": 0}}}},
         {"functions": {"event-writer": {"autoscaling": {"mode": "keda+hpa"}}}},
         {"functions": {"not-a-command": {}}},
-        {"gateway": {"autoscaling": {"mode": "keda"}}},
+        {"servers": {"bet-maker": {"autoscaling": {"mode": "keda"}}}},
+        {"servers": {"gateway": {}}},
+        {"servers": {"line-provider": {"port": 80}}},
+        {"ingress": {"enabled": "yes"}},
+        {"gateway": {"replicas": 2}},
         {"extraEnv": {"BETTING_DATABASE_URL": "set twice"}},
         {"extraEnv": {"PYTHONPATH": "not a setting"}},
         {"securityContext": {"readOnlyRootFilesystem": False}},
@@ -154,24 +159,57 @@ def test_schema_refuses_bad_values(bad: dict[str, Any]) -> None:
         render_chart(bad)
 
 
-def test_min_above_max_replicas_is_refused() -> None:
-    bad = {
-        "functions": {
-            "bet-writer": {"autoscaling": {"mode": "keda", "minReplicas": 3, "maxReplicas": 2}}
-        }
-    }
+@pytest.mark.parametrize(("kind", "name"), [("functions", "bet-writer"), ("servers", "bet-maker")])
+def test_min_above_max_replicas_is_refused(kind: str, name: str) -> None:
+    bad = {kind: {name: {"autoscaling": {"mode": "hpa", "minReplicas": 3, "maxReplicas": 2}}}}
     with pytest.raises(helm_python.HelmRenderError, match="minReplicas is above maxReplicas"):
         render_chart(bad)
 
 
 @pytest.mark.parametrize("name", CHARTS)
-def test_the_functions_come_from_one_template(name: str) -> None:
+@pytest.mark.parametrize(
+    ("template", "components"), [("functions.yaml", FUNCTIONS), ("servers.yaml", SERVERS)]
+)
+def test_the_functions_and_the_servers_each_come_from_one_template(
+    name: str, template: str, components: tuple[str, ...]
+) -> None:
     rendered = source(name)
-    for template, docs in rendered.by_template.items():
-        components = {_component(d) for d in docs if d["kind"] == "Deployment"}
-        if components & set(FUNCTIONS):
-            assert template.endswith("templates/functions.yaml")
-            assert components == set(FUNCTIONS)
+    for path, docs in rendered.by_template.items():
+        found = {_component(d) for d in docs if d["kind"] == "Deployment"}
+        if found & set(components):
+            assert path.endswith(f"templates/{template}")
+            assert found == set(components)
+
+
+def test_the_servers_scale_apart() -> None:
+    """By default the bet maker (the players' peaks) scales on CPU; the line provider (the
+    operators' steady load) keeps its own replica count."""
+    rendered = source("chart-default")
+    deployments = {
+        _component(d): d
+        for d in rendered.documents
+        if d["kind"] == "Deployment" and _component(d) in SERVERS
+    }
+    autoscalers = _autoscalers(rendered)
+    assert deployments["line-provider"]["spec"]["replicas"] == 2
+    assert "betting-line-provider" not in autoscalers
+    (hpa,) = autoscalers["betting-bet-maker"]
+    assert hpa["kind"] == "HorizontalPodAutoscaler"
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert "replicas" not in deployments["bet-maker"]["spec"]
+
+
+@pytest.mark.parametrize("name", CHARTS)
+def test_each_server_listens_on_the_port_its_setting_names(name: str) -> None:
+    for deployment in (d for d in source(name).documents if d["kind"] == "Deployment"):
+        component = _component(deployment)
+        if component not in SERVERS:
+            continue
+        container = pod_spec(deployment)["containers"][0]
+        assert container["args"] == [component]
+        (port,) = container["ports"]
+        setting = f"BETTING_{component.upper().replace('-', '_')}_PORT"
+        assert (port["name"], str(port["containerPort"])) == ("http", _env(container)[setting])
 
 
 @pytest.mark.parametrize("name", CHARTS)
@@ -234,7 +272,9 @@ def test_an_external_database_and_broker_are_reached_by_address() -> None:
     assert values is not None
     for workload in workloads(rendered):
         env = _env(pod_spec(workload)["containers"][0])
-        assert env["BETTING_KAFKA_BROKERS"] == values["kafka"]["brokers"]
+        # The broker's clients have its address (test_commands: and no other component).
+        if "BETTING_KAFKA_BROKERS" in env:
+            assert env["BETTING_KAFKA_BROKERS"] == values["kafka"]["brokers"]
     egress = {
         d["metadata"]["name"]: d["spec"].get("egress")
         for d in rendered.documents
@@ -321,29 +361,36 @@ def test_scale_to_zero_is_keda_with_no_minimum() -> None:
     scaled = [d for d in rendered.documents if d["kind"] == "ScaledObject"]
     assert len(scaled) == len(FUNCTIONS)
     assert all(s["spec"]["minReplicaCount"] == 0 for s in scaled)
-    assert not [d for d in rendered.documents if d["kind"] == "HorizontalPodAutoscaler"]
+    hpas = [d for d in rendered.documents if d["kind"] == "HorizontalPodAutoscaler"]
+    assert [h["metadata"]["name"] for h in hpas] == ["betting-bet-maker"]
 
 
 def test_each_autoscaling_mode_renders_what_it_names() -> None:
+    hpa, keda = "HorizontalPodAutoscaler", "ScaledObject"
+    # The bet maker's CPU HPA is there unless a file turns it off (autoscaling-none).
     expected = {
-        "chart-default": set(),
-        "chart-autoscaling-none": set(),
-        "chart-autoscaling-keda": {"ScaledObject"},
-        "chart-autoscaling-hpa": {"HorizontalPodAutoscaler"},
-        "chart-mixed-modes": {"ScaledObject", "HorizontalPodAutoscaler"},
+        "chart-default": {"bet-maker": hpa},
+        "chart-autoscaling-none": {},
+        "chart-autoscaling-keda": {"bet-maker": hpa, **dict.fromkeys(FUNCTIONS, keda)},
+        "chart-autoscaling-hpa": dict.fromkeys([*SERVERS, *FUNCTIONS], hpa),
+        "chart-mixed-modes": {"bet-maker": hpa, "event-writer": keda, "bet-scorer": hpa},
     }
     for name, kinds in expected.items():
-        found = {s["kind"] for scalers in _autoscalers(source(name)).values() for s in scalers}
+        found = {
+            target.removeprefix("betting-"): scaler["kind"]
+            for target, scalers in _autoscalers(source(name)).items()
+            for scaler in scalers
+        }
         assert found == kinds, name
 
 
 @pytest.mark.parametrize("name", CHARTS)
-def test_probes_gateway_over_http_functions_by_their_heartbeat(name: str) -> None:
+def test_probes_servers_over_http_functions_by_their_heartbeat(name: str) -> None:
     rendered = source(name)
     for deployment in (d for d in rendered.documents if d["kind"] == "Deployment"):
         container = pod_spec(deployment)["containers"][0]
         component = _component(deployment)
-        if component == "gateway":
+        if component in SERVERS:
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
             continue
@@ -375,4 +422,5 @@ def test_functions_have_time_to_flush_and_room_for_state(name: str) -> None:
 
 def test_notes_render() -> None:
     notes = render_chart(None)["betting/templates/NOTES.txt"]
-    assert "port-forward svc/betting-gateway" in notes
+    assert "port-forward svc/betting-line-provider 8001:8000" in notes
+    assert "port-forward svc/betting-bet-maker 8002:8000" in notes

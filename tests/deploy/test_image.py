@@ -4,42 +4,26 @@ need in the places they look for it."""
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from betting.cli import COMMANDS
-from tests.deploy.sources import DOCKERFILE, REPO
+from betting.settings import Settings
+from tests.deploy.sources import (
+    DOCKERFILE,
+    REPO,
+    Instruction,
+    context_copies,
+    copied_files,
+    dockerfile_stages,
+    final_stage,
+    in_build_context,
+    lay_out_image,
+)
 from tests.deploy.test_commands import _BLOCKER, _dev_only_modules
 
 
-def _instructions(text: str) -> list[tuple[str, str]]:
-    joined = re.sub(r"\\\n\s*", " ", text)
-    found = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            found.append((keyword.upper(), rest.strip()))
-    return found
-
-
-def _stages() -> list[list[tuple[str, str]]]:
-    stages: list[list[tuple[str, str]]] = []
-    for keyword, rest in _instructions(DOCKERFILE.read_text()):
-        if keyword == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append((keyword, rest))
-    return stages
-
-
-def _final() -> list[tuple[str, str]]:
-    return _stages()[-1]
-
-
-def _env(stage: list[tuple[str, str]]) -> dict[str, str]:
+def _env(stage: list[Instruction]) -> dict[str, str]:
     env = {}
     for keyword, rest in stage:
         if keyword == "ENV":
@@ -48,47 +32,42 @@ def _env(stage: list[tuple[str, str]]) -> dict[str, str]:
 
 
 def test_builder_installs_the_project_with_its_constraints() -> None:
-    stages = _stages()
+    stages = dockerfile_stages()
     assert len(stages) >= 2
     runs = " ".join(rest for keyword, rest in stages[0] if keyword == "RUN")
     assert "pip install -c constraints.txt ." in runs
 
 
 def test_final_stage_runs_betting_as_a_non_root_user() -> None:
-    final = dict(_final())
+    final = dict(final_stage())
     assert json.loads(final["ENTRYPOINT"]) == ["betting"]
-    (default,) = json.loads(final["CMD"])
-    assert default in COMMANDS
+    # No default component: without arguments the image lists them.
+    assert json.loads(final["CMD"]) == ["--help"]
     assert final["USER"].split(":")[0] in {"10001", "${UID}"}
     assert "ARG UID=10001" in DOCKERFILE.read_text()
-    assert final["EXPOSE"] == "8000"
+    defaults = Settings()
+    assert final["EXPOSE"].split() == [
+        str(defaults.line_provider_port),
+        str(defaults.bet_maker_port),
+    ]
     assert final["WORKDIR"] == "/app"
-    env = _env(_final())
+    env = _env(final_stage())
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["PYTHONPATH"] == "/app"
 
 
 def test_final_stage_has_no_compilers_or_package_installs() -> None:
-    runs = " ".join(rest for keyword, rest in _final() if keyword == "RUN")
+    runs = " ".join(rest for keyword, rest in final_stage() if keyword == "RUN")
     assert not re.search(r"apt-get|apk |pip install|gcc|build-essential|make ", runs)
-    assert _final()[0][1] == "python:3.11-slim"
-    assert _stages()[0][0][1] == "python:3.11-slim AS builder"
-
-
-def _copies() -> list[tuple[list[str], str]]:
-    copies = []
-    for keyword, rest in _final():
-        if keyword == "COPY" and not rest.startswith("--from"):
-            *sources, destination = rest.split()
-            copies.append((sources, destination))
-    return copies
+    assert final_stage()[0][1] == "python:3.11-slim"
+    assert dockerfile_stages()[0][0][1] == "python:3.11-slim AS builder"
 
 
 def test_final_stage_holds_only_the_venv_and_the_app() -> None:
-    copied = {s.rstrip("/") for sources, _ in _copies() for s in sources}
-    assert copied == {"alembic.ini", "migrations", "betting", "gateway", "functions"}
+    copied = {s.rstrip("/") for sources, _ in context_copies(final_stage()) for s in sources}
+    assert copied == {"alembic.ini", "migrations", "betting", "gateway", "functions", "launcher"}
     from_builder = [
-        rest for keyword, rest in _final() if keyword == "COPY" and rest.startswith("--from")
+        rest for keyword, rest in final_stage() if keyword == "COPY" and rest.startswith("--from")
     ]
     assert from_builder == ["--from=builder /opt/venv /opt/venv"]
 
@@ -101,25 +80,19 @@ def test_dockerignore_lets_in_only_what_is_copied() -> None:
     ]
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    needed = {s.rstrip("/") for stage in _stages() for keyword, rest in stage if keyword == "COPY"
-              and not rest.startswith("--from") for s in rest.split()[:-1]}  # fmt: skip
+    needed = {
+        source.rstrip("/")
+        for stage in dockerfile_stages()
+        for sources, _ in context_copies(stage)
+        for source in sources
+    }
     assert needed <= allowed
 
 
 def test_migrations_run_from_the_images_layout(tmp_path: Path) -> None:
     """Lay out /app as the final stage's COPY lines do, then let Alembic write the migration SQL
     (offline: no database) from there, with the image's dependencies only."""
-    app = tmp_path / "app"
-    for sources, destination in _copies():
-        # Relative to WORKDIR /app: `COPY alembic.ini ./`, `COPY betting/ betting/`.
-        target = app / destination.removeprefix("./")
-        for name in sources:
-            if (REPO / name).is_dir():
-                ignore = shutil.ignore_patterns("__pycache__")
-                shutil.copytree(REPO / name, target, ignore=ignore)
-            else:
-                target.mkdir(parents=True, exist_ok=True)
-                shutil.copy(REPO / name, target / name)
+    app = lay_out_image(tmp_path / "app")
     script = (
         "from pathlib import Path; import betting; from alembic import command;"
         "from alembic.config import Config;"
@@ -139,3 +112,52 @@ def test_migrations_run_from_the_images_layout(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "CREATE TABLE" in result.stdout
+
+
+# --- no dev tooling in the image ----------------------------------------------------------------
+
+
+def test_the_image_carries_no_dev_tooling() -> None:
+    """launcher/local (`betting dev`, the tests' servers) reaches neither stage: .dockerignore
+    keeps it out of the build context, so the builder cannot install it either."""
+    for stage in dockerfile_stages():
+        copied = {file.relative_to(REPO).as_posix() for file in copied_files(stage).values()}
+        assert "launcher/cli.py" in copied  # the command is there...
+        assert not {f for f in copied if f.startswith("launcher/local/")}  # ...its dev tools not
+    # The rule that decides it, and that it would see a leak.
+    assert (REPO / "launcher" / "local" / "servers.py").is_file()
+    assert not in_build_context("launcher/local/servers.py")
+    assert in_build_context("launcher/cli.py")
+
+
+def test_the_image_installs_no_dev_dependency() -> None:
+    """The one pip install is the project itself, pinned, without extras or other packages."""
+    installs = [
+        re.findall(r"pip install ([^&;|]*)", rest)
+        for stage in dockerfile_stages()
+        for keyword, rest in stage
+        if keyword == "RUN"
+    ]
+    assert [args.split() for found in installs for args in found] == [
+        ["-c", "constraints.txt", "."]
+    ]
+
+
+def test_betting_dev_in_the_image_says_in_one_line_that_it_is_not_there(tmp_path: Path) -> None:
+    app = lay_out_image(tmp_path / "app")
+    assert (app / "launcher" / "cli.py").is_file()
+    assert not (app / "launcher" / "local").exists()
+    script = "from launcher.cli import main; main(['dev'])"
+    result = subprocess.run(
+        [sys.executable, "-c", _BLOCKER + "\n" + script, ",".join(sorted(_dev_only_modules()))],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(app)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        "betting dev: the local dev tooling is not installed here (launcher.local is missing); "
+        "run it from a checkout: make run"
+    ]

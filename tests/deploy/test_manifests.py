@@ -182,9 +182,16 @@ def _egress_ports(policies: list[Manifest]) -> set[int]:
     }
 
 
-def _ingress_ports(policies: list[Manifest]) -> set[int | str]:
+def _ingress_ports(policies: list[Manifest], pod: Manifest) -> set[int]:
+    """The pod's ports the policies let in, a named port (`http`) as the number it names."""
+    named = {
+        port["name"]: port["containerPort"]
+        for container in pod["containers"]
+        for port in container.get("ports", [])
+        if "name" in port
+    }
     return {
-        port["port"]
+        named[port["port"]] if isinstance(port["port"], str) else port["port"]
         for policy in policies
         for rule in policy["spec"].get("ingress", [])
         for port in rule.get("ports", [])
@@ -197,9 +204,10 @@ def test_only_what_must_talk_talks(name: str) -> None:
     rendered = source(name)
     database_port = 6432 if name == "chart-external-services" else 5432
     broker_port = 9093 if name == "chart-external-services" else 9092
-    needs: dict[str, tuple[set[int], set[int | str]]] = {
-        # component: (egress ports besides DNS, ingress ports)
-        "gateway": ({database_port, broker_port}, {8000}),
+    needs: dict[str, tuple[set[int], set[int]]] = {
+        # component: (egress ports besides DNS, ingress ports); the bet maker never the broker
+        "line-provider": ({database_port, broker_port}, {8001}),
+        "bet-maker": ({database_port}, {8002}),
         "event-writer": ({database_port, broker_port}, set()),
         "bet-scorer": ({database_port, broker_port}, set()),
         "bet-writer": ({database_port, broker_port}, set()),
@@ -216,8 +224,145 @@ def test_only_what_must_talk_talks(name: str) -> None:
         assert types == {"Ingress", "Egress"}, f"{component} is not under a default deny"
         egress, ingress = needs[component]
         assert _egress_ports(policies) - {53} == egress, component
-        assert _ingress_ports(policies) == ingress, component
+        assert _ingress_ports(policies, pod_spec(workload)) == ingress, component
 
 
 def test_networkpolicies_can_be_turned_off() -> None:
     assert not [d for d in source("chart-mixed-modes").documents if d["kind"] == "NetworkPolicy"]
+
+
+FUNCTIONS = ("event-writer", "bet-scorer", "bet-writer")
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], Any]:
+    """Every scalar of a manifest by its path: {("spec", "replicas"): 1, ...}."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return {path: value}
+    found: dict[tuple[Any, ...], Any] = {}
+    for key, item in items:
+        found |= _leaves(item, (*path, key))
+    return found
+
+
+CONTAINER = ("spec", "template", "spec", "containers", 0)
+_COMPONENT = "app.kubernetes.io/component"
+# Where a Deployment built from a shared k8s/ definition says which component it is.
+NAMING = {
+    ("metadata", "name"),
+    ("metadata", "labels", _COMPONENT),
+    ("spec", "selector", "matchLabels", _COMPONENT),
+    ("spec", "template", "metadata", "labels", _COMPONENT),
+    (*CONTAINER, "name"),
+    (*CONTAINER, "args", 0),
+}
+
+
+def _deployment_leaves(name: str, components: tuple[str, ...]) -> dict[str, dict[Any, Any]]:
+    """The leaves of each of `components`' Deployments in one source, by name; all there."""
+    deployments = {
+        doc["metadata"]["name"]: _leaves(doc)
+        for doc in source(name).documents
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in components
+    }
+    assert sorted(deployments) == sorted(components)
+    return deployments
+
+
+@pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind"])
+def test_the_function_deployments_differ_only_by_name_command_and_probe(name: str) -> None:
+    """k8s/ defines a function Deployment once: the three built from it share every field but
+    their name (and the component label the PDBs, policies and ScaledObjects select on), their
+    command, and the scorer's longer probe."""
+    deployments = _deployment_leaves(name, FUNCTIONS)
+    container, naming = CONTAINER, NAMING
+    max_age = {
+        (*container, probe, "exec", "command", 3)
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe")
+    }
+    shape = set(deployments["event-writer"])
+    assert naming | max_age <= shape
+    for function, leaves in deployments.items():
+        assert set(leaves) == shape, function
+        assert {leaves[path] for path in naming} == {function}
+    differ = {path for path in shape if len({d[path] for d in deployments.values()}) > 1}
+    assert differ == naming | max_age
+    ages = {function: {d[path] for path in max_age} for function, d in deployments.items()}
+    assert ages == {"event-writer": {"60"}, "bet-scorer": {"180"}, "bet-writer": {"60"}}
+
+
+SERVERS = ("line-provider", "bet-maker")
+
+
+@pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind"])
+def test_the_server_deployments_differ_only_by_name_command_port_replicas_and_broker(
+    name: str,
+) -> None:
+    """k8s/ defines a server Deployment once: the two built from it share every field but their
+    name and component label, command and port; the line provider has a fixed replica count
+    (an HPA owns the bet maker's) and alone gets the broker's address."""
+    deployments = _deployment_leaves(name, SERVERS)
+    container, naming = CONTAINER, NAMING
+    for server, leaves in deployments.items():
+        assert {leaves[path] for path in naming} == {server}
+    line_provider, bet_maker = deployments["line-provider"], deployments["bet-maker"]
+    only_line_provider = set(line_provider) - set(bet_maker)
+    assert set(bet_maker) - set(line_provider) == set()
+    assert only_line_provider == {
+        ("spec", "replicas"),
+        (*container, "envFrom", 2, "configMapRef", "name"),
+    }
+    assert line_provider[(*container, "envFrom", 2, "configMapRef", "name")] == "betting-kafka"
+    differ = {path for path in bet_maker if line_provider[path] != bet_maker[path]}
+    assert differ == naming | {(*container, "ports", 0, "containerPort")}
+    hpa = next(
+        doc
+        for doc in source(name).documents
+        if doc["kind"] == "HorizontalPodAutoscaler" and doc["metadata"]["name"] == "bet-maker"
+    )
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "bet-maker",
+    }
+
+
+def _ingress_backends(rendered: Rendered) -> dict[str, tuple[str, str]]:
+    """What the one Ingress routes: path -> (Service, the component the Service selects)."""
+    (ingress,) = [d for d in rendered.documents if d["kind"] == "Ingress"]
+    services = {d["metadata"]["name"]: d for d in rendered.documents if d["kind"] == "Service"}
+    routes = {}
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["pathType"] == "Prefix"
+            backend = path["backend"]["service"]
+            service = services[backend["name"]]
+            assert backend["port"]["name"] in {p["name"] for p in service["spec"]["ports"]}
+            selected = service["spec"]["selector"]["app.kubernetes.io/component"]
+            routes[path["path"]] = (backend["name"], selected)
+    return routes
+
+
+@pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind", "chart-ingress"])
+def test_one_ingress_routes_events_to_the_line_provider_and_bets_to_the_bet_maker(
+    name: str,
+) -> None:
+    routes = _ingress_backends(source(name))
+
+    assert {path: component for path, (_, component) in routes.items()} == {
+        "/events": "line-provider",
+        "/bets": "bet-maker",
+    }
+
+
+def test_the_charts_ingress_is_behind_a_value() -> None:
+    assert not [d for d in source("chart-default").documents if d["kind"] == "Ingress"]
+    (ingress,) = [d for d in source("chart-ingress").documents if d["kind"] == "Ingress"]
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert ingress["spec"]["tls"] == [
+        {"secretName": "betting-tls", "hosts": ["betting.example.internal"]}
+    ]
+    assert ingress["spec"]["rules"][0]["host"] == "betting.example.internal"

@@ -3,22 +3,25 @@
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
-from betting import devstack, topics
+from betting import topics
 from betting.auth import Role, mint_token
 from betting.db import get_engine
-from betting.domain import BetState, Market
+from betting.domain import BetState, Market, potential_payout, settled_payout
 from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
+from launcher import local
+from launcher.local.front import running_front
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -42,11 +45,11 @@ class Functions:
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self.running: list[devstack.Component] = []
+        self.running: list[local.Component] = []
 
-    def start(self, command: str, **env: str) -> devstack.Component:
+    def start(self, command: str, **env: str) -> local.Component:
         name = f"{command}-{uuid.uuid4().hex[:6]}"
-        component = devstack.Component(
+        component = local.Component(
             command,
             env={**self._stack.env, **env},
             log_path=self._stack.workdir / f"{name}.log",
@@ -54,7 +57,7 @@ class Functions:
         self.running.append(component)
         return component
 
-    def start_all(self, **env: str) -> list[devstack.Component]:
+    def start_all(self, **env: str) -> list[local.Component]:
         return [self.start(command, **env) for command in FUNCTIONS]
 
     def stop_all(self) -> None:
@@ -85,14 +88,22 @@ def extra_functions(stack: Stack) -> Iterator[Functions]:
 
 
 class Log:
-    """Writes to the topics as the gateway would."""
+    """Writes to the topics as the line provider would."""
 
     def __init__(self, brokers: str) -> None:
         self._producer = Producer({"bootstrap.servers": brokers, "acks": "all"})
 
-    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> None:
-        self._producer.produce(topic, key=key, value=value)
+    def send(self, topic: str, key: str | bytes | None, value: bytes | None) -> tuple[int, int]:
+        """Produce and wait for the ack; return where the message landed (partition, offset)."""
+        landed: list[tuple[int, int]] = []
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            assert error is None, error
+            landed.append((message.partition(), message.offset()))
+
+        self._producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
         assert self._producer.flush(10) == 0
+        return landed[0]
 
     def create_event(self, **overrides: Any) -> uuid.UUID:
         event_id = overrides.pop("event_id", None) or uuid.uuid4()
@@ -111,13 +122,15 @@ class Log:
         self.send(topics.EVENTS, str(event_id), encode(message))
         return event_id
 
-    def update_event(self, event_id: uuid.UUID, **changes: Any) -> None:
+    def update_event(self, event_id: uuid.UUID, **changes: Any) -> int:
+        """Publish a change; return its offset (the version it gives the event)."""
         message = EventUpdated(
             event_id=event_id,
             sent_at=datetime.now(UTC),
             changes=EventUpdate.model_validate(changes),
         )
-        self.send(topics.EVENTS, str(event_id), encode(message))
+        _, offset = self.send(topics.EVENTS, str(event_id), encode(message))
+        return offset
 
 
 @pytest.fixture(scope="session")
@@ -150,25 +163,38 @@ def bet_states(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.U
         }
 
 
+def payouts(event_id: uuid.UUID, engine: Engine | None = None) -> dict[uuid.UUID, Decimal | None]:
+    with Session(engine or get_engine()) as session:
+        query = select(Bet.id, col(Bet.payout)).where(col(Bet.event_id) == event_id)
+        return {bet_id: payout for bet_id, payout in session.exec(query)}
+
+
 @pytest.fixture
 def place_bet() -> Callable[..., Bet]:
-    """Insert a bet directly, as the gateway does after its checks."""
+    """Insert a bet directly, as the bet maker does after its checks (10.00 at 2.00 unless
+    told); `state=` for one already scored, with the payout that state gives."""
 
     def factory(
         event_id: uuid.UUID, market: Market, engine: Engine | None = None, **overrides: Any
     ) -> Bet:
         now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "user_id": "player-1",
+            "amount": Decimal("10.00"),
+            "odds": Decimal("2.00"),
+        }
+        values.update(overrides)
+        state = BetState(values.pop("state", BetState.NONE))
+        potential = potential_payout(values["amount"], values["odds"])
         bet = Bet(
-            user_id=overrides.pop("user_id", "player-1"),
             event_id=event_id,
             market=market.value,
-            amount=Decimal("10.00"),
-            odds=Decimal("2.00"),
-            potential_payout=Decimal("20.00"),
-            state=BetState.NONE.value,
+            potential_payout=potential,
+            state=state.value,
+            payout=settled_payout(state, values["amount"], potential),
             date_created=now,
             updated_at=now,
-            **overrides,
+            **values,
         )
         with Session(engine or get_engine(), expire_on_commit=False) as session:
             session.add(bet)
@@ -210,6 +236,37 @@ def read_topic(brokers: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
     finally:
         consumer.close()
     return messages
+
+
+def dead_letters(brokers: str, topic: str) -> dict[str, list[str]]:
+    """The reasons `topic`'s messages were dead-lettered so far, by message key, in order."""
+    letters: dict[str, list[str]] = {}
+    for message in read_topic(brokers, topics.dlq(topic)):
+        reason = dict(message.headers())["reason"].decode()
+        letters.setdefault(message.key().decode(), []).append(reason)
+    return letters
+
+
+def committed_offset(brokers: str, group: str, topic: str, partition: int) -> int:
+    """The next offset `group` will read from the partition (negative if it has committed none)."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group})
+    try:
+        [position] = consumer.committed([TopicPartition(topic, partition)], timeout=10)
+        offset: int = position.offset
+        return offset
+    finally:
+        consumer.close()
+
+
+def wait_until_consumed(
+    brokers: str, group: str, topic: str, partition: int, offset: int, timeout_s: float = 30.0
+) -> None:
+    """Wait until `group` has committed past `offset`: that message is processed and written."""
+    wait_for(
+        lambda: committed_offset(brokers, group, topic, partition) > offset,
+        timeout_s,
+        f"{group} to consume {topic}[{partition}]@{offset}",
+    )
 
 
 def group_caught_up(brokers: str, group: str, topic: str) -> bool:
@@ -255,29 +312,50 @@ def snapshot(engine: Engine | None = None) -> dict[str, list[tuple[Any, ...]]]:
         }
 
 
-@pytest.fixture(scope="session")
-def gateway_url(stack: Stack) -> Iterator[str]:
-    """The gateway as its own process, as it runs in production."""
-    port = devstack.free_port()
-    gateway = devstack.Component(
-        "gateway",
-        env={**stack.env, "BETTING_GATEWAY_PORT": str(port)},
-        log_path=stack.workdir / "gateway.log",
-    ).start()
+@contextmanager
+def server_process(stack: Stack, command: str, **env: str) -> Iterator[tuple[local.Component, str]]:
+    """`betting <command>` (a server) as its own process on a free port, as it runs in
+    production: the process and its URL once it is ready; stopped at the end."""
+    port = local.free_port()
+    setting = f"BETTING_{command.upper().replace('-', '_')}_PORT"
+    log = stack.workdir / f"{command}-{port}.log"
+    server = local.Component(command, env={**stack.env, setting: str(port), **env}, log_path=log)
     url = f"http://127.0.0.1:{port}"
 
-    def healthy() -> bool:
-        assert gateway.running(), (stack.workdir / "gateway.log").read_text()
+    def ready() -> bool:
+        assert server.running(), log.read_text()
         try:
             return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
-    wait_for(healthy, 60, "the gateway")
     try:
-        yield url
+        server.start()
+        wait_for(ready, 60, f"the {command}")
+        yield server, url
     finally:
-        gateway.stop()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def line_provider_url(stack: Stack) -> Iterator[str]:
+    """The line provider as its own process."""
+    with server_process(stack, "line-provider") as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def bet_maker_url(stack: Stack) -> Iterator[str]:
+    """The bet maker as its own process."""
+    with server_process(stack, "bet-maker") as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def front_url(line_provider_url: str, bet_maker_url: str) -> Iterator[str]:
+    """`make run`'s dev front before the two servers: the whole API at one address."""
+    with running_front(local.free_port(), line_provider_url, bet_maker_url) as url:
+        yield url
 
 
 def bearer(role: Role, user: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""`make run` (`betting dev`): starts everything, stops cleanly, and survives a restart.
+"""`make run` (`betting dev`): starts everything, serves the whole API through its dev front,
+stops cleanly, and survives a restart.
 
 The embedded broker forgets its log when it stops while the database keeps its rows; the
 setup step notices the new log and rebases the stored versions, so updates sent after a
@@ -17,27 +18,36 @@ from pathlib import Path
 import httpx
 import pytest
 
-from betting import devstack
 from betting.auth import Role, mint_token
+from launcher import local
 from tests.conftest import Stack
 from tests.integration.conftest import event_over_http, publish_event, wait_for
+
+pytestmark = pytest.mark.e2e
 
 
 class DevStack:
     def __init__(self, stack: Stack, own_servers: bool = True) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="betting-dev-test-"))
         self.data_dir.chmod(0o755)
-        self.postgres_port = devstack.free_port()
-        self.gateway_port = devstack.free_port()
+        self.postgres_port = local.free_port()
+        self.ports = {
+            "front": local.free_port(),
+            "line provider": local.free_port(),
+            "bet maker": local.free_port(),
+        }
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BETTING_")},
             **{k: v for k, v in stack.env.items() if k.startswith("BETTING_")},
-            "BETTING_GATEWAY_PORT": str(self.gateway_port),
+            "BETTING_LINE_PROVIDER_PORT": str(self.ports["line provider"]),
+            "BETTING_BET_MAKER_PORT": str(self.ports["bet maker"]),
         }
         if own_servers:
             del self.env["BETTING_DATABASE_URL"], self.env["BETTING_KAFKA_BROKERS"]
         self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.gateway_port}"
+        self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+        # The whole API at one address, as the README's walkthrough uses it.
+        self.url = self.urls["front"]
 
     def start(self) -> None:
         log = open(self.data_dir / "dev.log", "ab")  # noqa: SIM115
@@ -45,10 +55,12 @@ class DevStack:
             [
                 str(Path(sys.executable).parent / "betting"),
                 "dev",
+                "--port",
+                str(self.ports["front"]),
                 "--postgres-port",
                 str(self.postgres_port),
                 "--broker-port",
-                str(devstack.free_port()),
+                str(local.free_port()),
                 "--data-dir",
                 str(self.data_dir),
             ],
@@ -96,16 +108,41 @@ def player() -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token('alice', Role.PLAYER)}"}
 
 
-def test_dev_stack_prints_tokens_and_stops_cleanly_on_ctrl_c(dev: DevStack) -> None:
+def test_dev_stack_prints_its_addresses_and_tokens_and_stops_cleanly_on_ctrl_c(
+    dev: DevStack,
+) -> None:
     dev.start()
     output = dev.output()
-    assert dev.url in output
+    for url in dev.urls.values():
+        assert f"{url}   docs: {url}/docs" in output
     assert output.count("eyJ") >= 2  # an operator and a player token
-    assert httpx.get(f"{dev.url}/healthz").status_code == 200
+    for url in dev.urls.values():
+        assert httpx.get(f"{url}/readyz").json() == {"status": "ok"}
 
     assert dev.interrupt() == 0
-    assert devstack.port_is_free(dev.gateway_port)
-    assert devstack.port_is_free(dev.postgres_port)
+    assert all(local.port_is_free(port) for port in dev.ports.values())
+    assert local.port_is_free(dev.postgres_port)
+
+
+def test_the_dev_front_serves_both_servers_calls_and_one_document(dev: DevStack) -> None:
+    dev.start()
+    lp, bm = dev.urls["line provider"], dev.urls["bet maker"]
+
+    document = httpx.get(f"{dev.url}/openapi.json").json()
+
+    own = {
+        path
+        for url in (lp, bm)
+        for path in httpx.get(f"{url}/openapi.json").json()["paths"]
+        if path.startswith(("/events", "/bets"))
+    }
+    assert own and set(document["paths"]) == own
+    assert httpx.get(f"{dev.url}/docs").status_code == 200
+    # Each server answers only its own calls; the front answers both.
+    assert httpx.get(f"{lp}/bets", headers=player()).status_code == 404
+    assert httpx.get(f"{bm}/events").status_code == 404
+    assert httpx.get(f"{dev.url}/events").status_code == 200
+    assert httpx.get(f"{dev.url}/bets", headers=player()).status_code == 200
 
 
 def test_restarted_dev_stack_applies_new_updates(dev: DevStack) -> None:
@@ -160,5 +197,5 @@ def test_dev_stack_uses_the_servers_it_is_given(stack: Stack) -> None:
     finally:
         assert dev.interrupt() == 0
     # The servers it was given are still there.
-    assert not devstack.port_is_free(stack.postgres.port)
-    assert not devstack.port_is_free(stack.broker.port)
+    assert not local.port_is_free(stack.postgres.port)
+    assert not local.port_is_free(stack.broker.port)

@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Stack
 from tests.integration.conftest import Functions, wait_for
+
+pytestmark = pytest.mark.e2e
 
 BETTING = str(Path(sys.executable).parent / "betting")
 

@@ -5,19 +5,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from betting.auth import Role
 from betting.domain import BetState
 from tests.integration.conftest import Functions, bearer, publish_event, wait_for
 
+pytestmark = pytest.mark.e2e
+
 PLACERS = 8
 
 
 def test_bets_placed_while_the_event_starts_are_all_scored_or_refused(
-    gateway_url: str, functions: Functions
+    line_provider_url: str, bet_maker_url: str, functions: Functions
 ) -> None:
     operator = bearer(Role.OPERATOR, "operator-1")
-    event_id = publish_event(gateway_url, operator)
+    event_id = publish_event(line_provider_url, operator)
 
     started_active_at: list[float] = []
     stop = threading.Event()
@@ -27,7 +30,7 @@ def test_bets_placed_while_the_event_starts_are_all_scored_or_refused(
     def place(player: int) -> None:
         headers = bearer(Role.PLAYER, f"racer-{player}")
         markets = ("team_1", "team_2", "draw")
-        with httpx.Client(base_url=gateway_url, timeout=30) as client:
+        with httpx.Client(base_url=bet_maker_url, timeout=30) as client:
             n = 0
             while not stop.is_set():
                 sent = time.monotonic()
@@ -46,11 +49,11 @@ def test_bets_placed_while_the_event_starts_are_all_scored_or_refused(
             pool.submit(place, player)
         time.sleep(1.0)
         response = httpx.patch(
-            f"{gateway_url}/events/{event_id}", headers=operator, json={"state": "active"}
+            f"{line_provider_url}/events/{event_id}", headers=operator, json={"state": "active"}
         )
         assert response.status_code == 202
         wait_for(
-            lambda: httpx.get(f"{gateway_url}/events/{event_id}").json()["state"] == "active",
+            lambda: httpx.get(f"{line_provider_url}/events/{event_id}").json()["state"] == "active",
             what="the event to start",
         )
         started_active_at.append(time.monotonic())
@@ -71,7 +74,7 @@ def test_bets_placed_while_the_event_starts_are_all_scored_or_refused(
         offset = 0
         while True:
             page = httpx.get(
-                f"{gateway_url}/bets",
+                f"{bet_maker_url}/bets",
                 headers=admin,
                 params={"event_id": event_id, "limit": 100, "offset": offset},
             ).json()

@@ -12,20 +12,23 @@ from typing import Any
 import psycopg2
 import pytest
 from sqlalchemy import Engine, create_engine
+from sqlmodel import Session, col, select
 
-from betting import devstack
+from betting.db import get_engine
 from betting.domain import BetState, Market
-from betting.models import Bet
+from betting.models import Bet, Event
+from launcher import local
 from tests.conftest import Stack
 from tests.integration.conftest import (
     Functions,
     Log,
     bet_states,
-    snapshot,
     wait_for,
     wait_for_event,
     wait_until_idle,
 )
+
+pytestmark = pytest.mark.e2e
 
 MATCHES = 9
 SCORES = ["1-0", "1-1", "2-1"]
@@ -50,7 +53,7 @@ def other_stack(stack: Stack) -> Iterator[OtherStack]:
         cursor.execute(f"CREATE DATABASE {name}")
     admin.close()
     url = stack.postgres.url.rsplit("/", 1)[0] + f"/{name}"
-    broker = devstack.Broker(devstack.free_port()).start()
+    broker = local.Broker(local.free_port()).start()
     env = {**stack.env, "BETTING_DATABASE_URL": url, "BETTING_KAFKA_BROKERS": broker.address}
     subprocess.run([str(Path(sys.executable).parent / "betting"), "setup"], env=env, check=True)
     engine = create_engine(url)
@@ -81,12 +84,19 @@ def play(log: Log, engine: Engine | None, place_bet: Callable[..., Bet], seed: i
 
 
 def outcome(engine: Engine | None) -> dict[str, list[tuple[Any, ...]]]:
-    """The rows without log positions and write times, which differ between two logs."""
-    rows = snapshot(engine)
-    return {
-        "events": sorted((r[0], r[9], r[10]) for r in rows["events"] if r[1] == "replicas"),
-        "bets": sorted((r[0], r[7]) for r in rows["bets"] if r[0].int < 10**9),
-    }
+    """What the matches left, without log positions and write times (two logs differ in those)."""
+    with Session(engine or get_engine()) as session:
+        events = session.exec(
+            select(col(Event.id), col(Event.state), col(Event.score)).where(
+                Event.type == "replicas"
+            )
+        ).all()
+        bets = session.exec(
+            select(Bet.id, Bet.market, Bet.state)
+            .join(Event, col(Event.id) == Bet.event_id)
+            .where(Event.type == "replicas")
+        ).all()
+    return {"events": sorted(tuple(e) for e in events), "bets": sorted(tuple(b) for b in bets)}
 
 
 def partitions_applied(path: Path) -> set[int]:

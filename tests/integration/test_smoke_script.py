@@ -1,24 +1,26 @@
-"""The smoke test that `make kind-up` runs passes against a real running system."""
+"""The smoke test that `make kind-up` runs passes against a real running system: through one
+address (the dev front, as through the Ingress), and with each server at its own address (as
+through two port-forwards)."""
 
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from betting.auth import Role, mint_token
-from tests.integration.conftest import Functions
+
+pytestmark = pytest.mark.e2e
 
 SMOKE = Path(__file__).resolve().parents[2] / "scripts" / "smoke.py"
 
 
-def test_kind_smoke_script_plays_a_match_against_the_running_system(
-    gateway_url: str, functions: Functions
-) -> None:
-    result = subprocess.run(
+def run_smoke(*api: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             sys.executable,
             str(SMOKE),
-            "--api",
-            gateway_url,
+            *api,
             "--operator-token",
             mint_token("smoke-operator", Role.OPERATOR),
             "--player-token",
@@ -28,11 +30,19 @@ def test_kind_smoke_script_plays_a_match_against_the_running_system(
         text=True,
         timeout=180,
     )
+
+
+@pytest.mark.usefixtures("functions")
+def test_kind_smoke_script_plays_a_match_through_one_address(front_url: str) -> None:
+    result = run_smoke("--api", front_url)
+
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_deploy_scripts_are_valid_bash() -> None:
-    scripts = sorted(SMOKE.parent.glob("*.sh"))
-    assert scripts
-    for script in scripts:
-        subprocess.run(["bash", "-n", str(script)], check=True)
+@pytest.mark.usefixtures("functions")
+def test_kind_smoke_script_plays_a_match_against_each_server_at_its_own_address(
+    line_provider_url: str, bet_maker_url: str
+) -> None:
+    result = run_smoke("--api", line_provider_url, "--bets-api", bet_maker_url)
+
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,1 @@
+"""The rules, the schemas and the docs, with no servers."""

@@ -1,4 +1,4 @@
-"""Money, odds and payouts (`parse_money`, `payout`) and score text (`Score.parse`)."""
+"""Money and odds (`parse_money`, `potential_payout`) and score text (`Score.parse`)."""
 
 from decimal import Decimal
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from betting.domain import CENT, MAX_GOALS, MAX_MONEY, Score, parse_money, payout
+from betting.domain import CENT, MAX_GOALS, MAX_MONEY, Score, parse_money, potential_payout
 from tests.unit.strategies import FAST, goals, money
 
 # --- parse_money --------------------------------------------------------------------------
@@ -79,7 +79,7 @@ def test_any_amount_above_the_maximum_is_rejected(value: Decimal) -> None:
         parse_money(value)
 
 
-# --- payout -------------------------------------------------------------------------------
+# --- potential_payout ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -95,18 +95,18 @@ def test_any_amount_above_the_maximum_is_rejected(value: Decimal) -> None:
         ("9999999999.99", "9999999999.99", "99999999999800000000.00"),
     ],
 )
-def test_payout_is_amount_times_odds_rounded_down_to_the_cent(
+def test_potential_payout_is_amount_times_odds_rounded_down_to_the_cent(
     amount: str, odds: str, expected: str
 ) -> None:
-    assert str(payout(Decimal(amount), Decimal(odds))) == expected
+    assert str(potential_payout(Decimal(amount), Decimal(odds))) == expected
 
 
 @FAST
 @given(amount=money, odds=money)
-def test_payout_is_the_largest_cent_not_above_amount_times_odds(
+def test_potential_payout_is_the_largest_cent_not_above_amount_times_odds(
     amount: Decimal, odds: Decimal
 ) -> None:
-    result = payout(amount, odds)
+    result = potential_payout(amount, odds)
     exact = amount * odds
     assert result <= exact < result + CENT
     assert result.as_tuple().exponent == -2
@@ -114,10 +114,10 @@ def test_payout_is_the_largest_cent_not_above_amount_times_odds(
 
 @FAST
 @given(amount=money, odds=money, more=money)
-def test_payout_never_decreases_when_the_amount_grows(
+def test_potential_payout_never_decreases_when_the_amount_grows(
     amount: Decimal, odds: Decimal, more: Decimal
 ) -> None:
-    assert payout(amount + more, odds) >= payout(amount, odds)
+    assert potential_payout(amount + more, odds) >= potential_payout(amount, odds)
 
 
 # --- Score.parse --------------------------------------------------------------------------

@@ -1,21 +1,45 @@
 """Request and response schemas in `betting.models`: the HTTP contract's validation rules."""
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
+from sqlalchemy import Dialect
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
-from betting.domain import MAX_MONEY, BetState, EventState, Market, Odds, Score, payout
-from betting.models import BetCreate, BetPublic, BetUpdate, EventCreate, EventPublic, EventUpdate
-from tests.unit.strategies import event_create_body
+from betting.domain import (
+    MAX_MONEY,
+    NIL_NIL,
+    SCORE_PATTERN,
+    BetState,
+    EventState,
+    Market,
+    Odds,
+    Score,
+    potential_payout,
+)
+from betting.models import (
+    BetCreate,
+    BetPublic,
+    BetUpdate,
+    Event,
+    EventCreate,
+    EventPublic,
+    EventUpdate,
+    ScoreColumn,
+)
+from tests.unit.strategies import FAST, event_create_body, make_facts, scores
 
 
 def _create(**overrides: Any) -> EventCreate:
-    """Validate a `POST /events` body the way the gateway receives it: as JSON text."""
+    """Validate a `POST /events` body the way the line provider receives it: as JSON text."""
     return EventCreate.model_validate_json(json.dumps(event_create_body(**overrides)))
 
 
@@ -134,10 +158,34 @@ def test_accepted_event_starts_created_at_nil_nil_without_a_version() -> None:
     assert (public.id, public.state, public.score, public.version) == (
         event_id,
         EventState.CREATED,
-        "0-0",
+        NIL_NIL,
         None,
     )
+    assert dumped["score"] == "0-0"
     assert dumped["odds"] == {"team_1": "2.10", "team_2": "3.40", "draw": "3.00"}
+
+
+@FAST
+@given(state=st.sampled_from(list(EventState)), score=scores)
+def test_a_stored_event_is_shown_as_its_facts_say(state: EventState, score: Score) -> None:
+    facts = make_facts(state=state, score=score)
+    event_id, at = uuid.uuid4(), datetime(2030, 1, 1, tzinfo=UTC)
+    shown = Event.from_facts(event_id, facts, version=7, at=at).to_public()
+    assert shown == EventPublic.from_facts(event_id, facts, version=7, created_at=at, updated_at=at)
+    assert (shown.state, shown.score, shown.odds.to_domain()) == (state, score, facts.odds)
+
+
+def test_the_odds_an_answer_shows_can_be_sent_back_unchanged() -> None:
+    shown = EventPublic.accepted(uuid.uuid4(), _create(), datetime(2030, 1, 1, tzinfo=UTC))
+    odds = shown.model_dump(mode="json")["odds"]
+    assert _update({"odds": odds}).to_changes() == {"odds": shown.odds.to_domain()}
+
+
+@pytest.mark.parametrize("extra", [{"over": "1.90"}, {"void": True}])
+def test_event_update_rejects_unknown_odds_fields(extra: dict[str, Any]) -> None:
+    odds = {"team_1": "2.10", "team_2": "3.40", "draw": "3.00", **extra}
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        _update({"odds": odds})
 
 
 # --- EventUpdate --------------------------------------------------------------------------
@@ -214,6 +262,62 @@ def test_event_update_to_changes_gives_the_state_as_an_enum_member() -> None:
     assert _update({"state": "finished"}).to_changes()["state"] is EventState.FINISHED
 
 
+# --- Score: text on the wire and in Postgres, a `Score` inside ----------------------------
+
+
+@FAST
+@given(score=scores)
+def test_a_score_arrives_as_a_score_and_leaves_as_its_text(score: Score) -> None:
+    update = _update({"score": str(score)})
+    assert isinstance(update.score, Score)
+    assert update.score == score
+    assert json.loads(update.model_dump_json(exclude_unset=True)) == {"score": str(score)}
+
+
+@pytest.mark.parametrize("value", [21, 2.1, True, ["2-1"], {"team_1": 2, "team_2": 1}])
+def test_a_score_must_be_sent_as_text(value: Any) -> None:
+    with pytest.raises(ValidationError, match="Input should be a valid string"):
+        _update({"score": value})
+
+
+def test_a_score_value_is_taken_as_it_is_inside_the_program() -> None:
+    score = Score(3, 1)
+    assert EventUpdate(score=score).score is score
+
+
+def test_the_json_schema_gives_the_score_as_text_with_its_pattern() -> None:
+    expected = {"type": "string", "pattern": SCORE_PATTERN}
+    assert expected in EventUpdate.model_json_schema()["properties"]["score"]["anyOf"]
+    public = EventPublic.model_json_schema(mode="serialization")["properties"]["score"]
+    assert (public["type"], public["pattern"]) == ("string", SCORE_PATTERN)
+
+
+@FAST
+@given(text=st.one_of(st.text(max_size=9), scores.map(str)))
+def test_the_schema_pattern_admits_exactly_the_scores_the_server_accepts(text: str) -> None:
+    try:
+        _update({"score": text})
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert (re.fullmatch(SCORE_PATTERN, text) is not None) == accepted
+
+
+POSTGRES: Dialect = PGDialect()  # type: ignore[no-untyped-call]
+
+
+def test_the_score_column_writes_text_and_reads_a_score() -> None:
+    column = ScoreColumn()
+    assert column.process_bind_param(Score(2, 1), POSTGRES) == "2-1"
+    assert column.process_result_value("2-1", POSTGRES) == Score(2, 1)
+
+
+def test_the_score_column_refuses_anything_but_a_score() -> None:
+    with pytest.raises(TypeError, match="takes a Score"):
+        ScoreColumn().process_bind_param("2-1", POSTGRES)  # type: ignore[arg-type]
+
+
 # --- Bets ---------------------------------------------------------------------------------
 
 
@@ -241,10 +345,22 @@ def test_bet_create_rejects_an_unknown_market() -> None:
         _bet_create(market="over_2_5")
 
 
-@pytest.mark.parametrize("field", ["user_id", "odds", "state", "potential_payout"])
+@pytest.mark.parametrize("field", ["user_id", "state", "potential_payout", "payout"])
 def test_bet_create_rejects_fields_the_server_decides(field: str) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         _bet_create(**{field: "x"})
+
+
+def test_bet_create_takes_the_odds_the_player_saw_optionally() -> None:
+    assert _bet_create().odds is None
+    assert _bet_create(odds="2.1").odds == Decimal("2.10")
+    assert _bet_create(odds=3).model_dump(mode="json")["odds"] == "3.00"
+
+
+@pytest.mark.parametrize("odds", [0, "1.001", -2, "x"])
+def test_bet_create_rejects_odds_that_are_not_money(odds: Any) -> None:
+    with pytest.raises(ValidationError, match="odds"):
+        _bet_create(odds=odds)
 
 
 @pytest.mark.parametrize(("field", "value"), [("market", "team_1"), ("state", "win")])
@@ -263,7 +379,9 @@ def test_bet_update_rejects_invalid_amount(amount: Any) -> None:
         BetUpdate.model_validate_json(json.dumps({"amount": amount}))
 
 
-def _bet_public(amount: str, odds: str) -> BetPublic:
+def _bet_public(
+    amount: str, odds: str, state: BetState = BetState.NONE, payout: Decimal | None = None
+) -> BetPublic:
     moment = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=1)))
     return BetPublic(
         id=uuid.uuid4(),
@@ -272,8 +390,9 @@ def _bet_public(amount: str, odds: str) -> BetPublic:
         market=Market.TEAM_1,
         amount=Decimal(amount),
         odds=Decimal(odds),
-        potential_payout=payout(Decimal(amount), Decimal(odds)),
-        state=BetState.NONE,
+        potential_payout=potential_payout(Decimal(amount), Decimal(odds)),
+        payout=payout,
+        state=state,
         date_created=moment,
         updated_at=moment,
     )
@@ -293,6 +412,21 @@ def test_bet_public_shows_a_payout_above_the_largest_stake() -> None:
     # amount and odds are both valid inputs; their product fits potential_payout numeric(24, 2).
     bet = _bet_public(str(MAX_MONEY), "2.00")
     assert bet.model_dump(mode="json")["potential_payout"] == "19999999999.98"
+
+
+@pytest.mark.parametrize(
+    ("state", "payout", "shown"),
+    [
+        (BetState.WINNING, None, None),
+        (BetState.WIN, Decimal("18.5"), "18.50"),
+        (BetState.LOSE, Decimal(0), "0.00"),
+        (BetState.VOID, Decimal("10.00"), "10.00"),
+    ],
+)
+def test_bet_public_shows_the_payout_as_null_or_money(
+    state: BetState, payout: Decimal | None, shown: str | None
+) -> None:
+    assert _bet_public("10", "1.85", state, payout).model_dump(mode="json")["payout"] == shown
 
 
 def test_bet_public_shows_a_payout_rounded_down_to_zero() -> None:

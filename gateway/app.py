@@ -1,0 +1,94 @@
+"""The foundation both HTTP servers stand on: `create_app` builds either one, `serve` runs it.
+
+Every server gets the same error shapes, the metrics middleware, the operations endpoints
+(`/healthz`, `/readyz` over the server's own readiness checks, `/metrics`) and the same OpenAPI
+conventions; each brings its routers, its lifespan and what it must reach to be ready. Nothing
+here touches Kafka: the bet maker is built from this module and has no Kafka client.
+"""
+
+import logging
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import Lifespan
+
+from betting.domain import IllegalTransition, InvalidEvent, ScoreNotAllowed
+from betting.settings import get_settings
+from gateway.crud import Conflict, NotFound, Unprocessable
+from gateway.metrics import MetricsMiddleware
+from gateway.routers.ops import ReadinessCheck, operations_router
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+
+ExceptionHandler = Callable[[Request, Any], Coroutine[Any, Any, JSONResponse]]
+
+
+def problem(code: int, detail: str) -> JSONResponse:
+    """An error answer in FastAPI's own shape: `{"detail": ...}`."""
+    return JSONResponse({"detail": detail}, status_code=code)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return problem(status.HTTP_404_NOT_FOUND, str(exc))
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return problem(status.HTTP_409_CONFLICT, str(exc))
+
+
+async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
+    # Shaped like FastAPI's own validation errors, so every 422 reads the same.
+    loc = exc.loc if isinstance(exc, Unprocessable) else ("body",)
+    error = {"type": "value_error", "loc": list(loc), "msg": str(exc), "input": None}
+    return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return problem(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable")
+
+
+# What the shared layers raise, answered the same way by every server.
+EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
+    NotFound: _not_found,
+    Conflict: _conflict,
+    IllegalTransition: _conflict,
+    ScoreNotAllowed: _conflict,
+    InvalidEvent: _unprocessable,
+    Unprocessable: _unprocessable,
+    OperationalError: _database_unavailable,
+    PoolTimeout: _database_unavailable,
+}
+
+
+def create_app(
+    *,
+    title: str,
+    summary: str,
+    routers: Sequence[APIRouter],
+    readiness: Mapping[str, ReadinessCheck],
+    lifespan: Lifespan[FastAPI] | None = None,
+    exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
+) -> FastAPI:
+    """One server: its routers and the operations endpoints, ready when `readiness` all pass."""
+    app = FastAPI(title=title, summary=summary, version=VERSION, lifespan=lifespan)
+    app.add_middleware(MetricsMiddleware)
+    for exc_class, handler in {**EXCEPTION_HANDLERS, **(exception_handlers or {})}.items():
+        app.add_exception_handler(exc_class, handler)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(operations_router(readiness))
+    return app
+
+
+def serve(app: FastAPI, port: int) -> None:
+    """Run `app` with uvicorn on the configured host and `port` until SIGTERM or Ctrl-C."""
+    settings = get_settings()
+    uvicorn.run(app, host=settings.http_host, port=port, log_level=settings.log_level.lower())
