@@ -39,10 +39,10 @@ fmt: $(STAMP) ## Format the code and apply safe lint fixes
 	$(BIN)/ruff check --fix .
 
 token: $(STAMP) ## Mint a token: make token ROLE=player USER_ID=alice
-	$(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
+	BETTING_ENV=$${BETTING_ENV:-dev} $(BIN)/betting token --role $(or $(ROLE),player) $(if $(USER_ID),--user $(USER_ID))
 
-bench: $(STAMP) ## Benchmarks on the local stack → bench/results.md (QUICK=1: small; PROFILE=1: py-spy)
-	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile)
+bench: $(STAMP) ## Benchmarks on the local stack → bench/results.md (QUICK=1: small; PROFILE=1: py-spy; SECTIONS=gateway: only those)
+	$(BIN)/python -m bench $(if $(QUICK),--quick) $(if $(PROFILE),--profile) $(if $(SECTIONS),--sections $(SECTIONS))
 
 clean: ## Remove the virtualenv and the local dev data
 	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 
 from bench.stack import token
-from bench.wait import wait_until
 from betting.auth import Role
 from betting.domain import EventState, Market, Score, score_bet
 
@@ -46,6 +45,16 @@ def create_event(client: httpx.Client, operator: dict[str, str]) -> str:
     response = expect(client.post("/events", headers=operator, json=event_body()), 202)
     event_id: str = response.json()["id"]
     return event_id
+
+
+def wait_until(check: Any, timeout_s: float, what: str, interval_s: float = 0.005) -> float:
+    """Poll `check()` until true; the monotonic time it first was."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+    return time.monotonic()
 
 
 def event_readable(client: httpx.Client, event_id: str, **expected: Any) -> bool:

@@ -7,7 +7,8 @@ of it is the floor any pipeline writing the same rows can be judged against.
 import time
 from typing import Any
 
-from sqlalchemy import literal_column
+from sqlalchemy import column, literal_column
+from sqlalchemy.dialects import postgresql
 
 from betting.db import payout_sql
 
@@ -26,24 +27,31 @@ def _target_sql(targets: dict[str, str]) -> str:
     return f"CASE market {arms} END"
 
 
+def _payout_sql(target: str) -> str:
+    # The pipeline's own payout rule (`betting.db.payout_sql`), over the new state.
+    expression = payout_sql(
+        literal_column(f"({target})"), amount=column("amount"), potential=column("potential_payout")
+    )
+    compiled = expression.compile(
+        dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
+    return str(compiled)
+
+
 def update_copy(
     cur: Any, table: str, event_id: str, targets: dict[str, str], version: int
 ) -> float:
     """Seconds one `UPDATE` takes to give the copy's rows of each market their target state.
 
-    Only rows whose state differs change, and each gets what its new state pays (the rule's
-    own SQL), as in the pipeline.
+    Only rows whose state differs change, as in the pipeline.
     """
     target = _target_sql(targets)
-    pays = payout_sql(
-        literal_column(target),
-        amount=literal_column("amount"),
-        potential=literal_column("potential_payout"),
-    ).compile(compile_kwargs={"literal_binds": True})
     start = time.perf_counter()
     cur.execute(
-        f"UPDATE {table} SET state = {target}, payout = {pays}, scored_version = %s, "
-        f"updated_at = now() WHERE event_id = %s AND state <> {target}",
+        f"UPDATE {table} SET state = {target}, payout = {_payout_sql(target)}, "
+        f"scored_version = %s, updated_at = now() "
+        f"WHERE event_id = %s AND state <> {target}",
         (version, event_id),
     )
     return time.perf_counter() - start

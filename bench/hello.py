@@ -1,10 +1,9 @@
-"""The servers' baseline: a FastAPI hello world taking a Pydantic body on `POST /bets`.
+"""The gateway's baseline: a FastAPI hello world taking a Pydantic body on `POST /bets`.
 
-Served by the servers' own `serve` (the same uvicorn call with the same settings), on the port
-given in `BENCH_HELLO_PORT`, so the difference measured is the servers' own work.
+Served by uvicorn exactly as `betting bet-maker` serves the real app (`gateway.app.serve`: the
+same call with the same settings), so the difference measured is the bet maker's own work.
 """
 
-import os
 import uuid
 from decimal import Decimal
 from typing import Literal
@@ -12,6 +11,7 @@ from typing import Literal
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from betting.settings import get_settings
 from gateway.app import serve
 
 app = FastAPI()
@@ -28,5 +28,10 @@ async def hello(body: Body) -> Body:
     return body
 
 
+def main() -> None:
+    # The very call `betting bet-maker` makes, on purpose: the same server settings.
+    serve(app, get_settings().bet_maker_port)
+
+
 if __name__ == "__main__":
-    serve(app, int(os.environ["BENCH_HELLO_PORT"]))
+    main()

@@ -22,8 +22,7 @@ import httpx
 from bench import api, baseline
 from bench.figures import Figure, Results, percentile
 from bench.profile import Profiler
-from bench.stack import FUNCTIONS, SERVERS, Stack
-from bench.wait import wait_until
+from bench.stack import FUNCTIONS, Stack
 from betting.auth import Role
 
 log = logging.getLogger(__name__)
@@ -55,9 +54,9 @@ def create_to_readable(client: httpx.Client, samples: int) -> tuple[list[float],
     return waits, floors
 
 
-def _place(stack: Stack, player: str, event_id: str, count: int) -> None:
+def _place(url: str, player: str, event_id: str, count: int) -> None:
     headers = api.bearer(player, Role.PLAYER)
-    with stack.client() as client:
+    with httpx.Client(base_url=url, timeout=30) as client:
         for i in range(count):
             api.place_bet(client, headers, event_id, api.MARKETS[i % len(api.MARKETS)])
 
@@ -94,14 +93,12 @@ def _visible(
     )
 
 
-def _check_every_page(
-    stack: Stack, event_id: str, targets: dict[str, str], per_player: int
-) -> None:
+def _check_every_page(url: str, event_id: str, targets: dict[str, str], per_player: int) -> None:
     """Each player's own pages show each of their bets in its new state."""
     for p in range(PLAYERS):
         headers = api.bearer(f"latency-player-{p}", Role.PLAYER)
         seen = 0
-        with stack.client() as client:
+        with httpx.Client(base_url=url, timeout=30) as client:
             while seen < per_player:
                 page = client.get(
                     "/bets",
@@ -128,7 +125,7 @@ def score_changes(
     started = time.monotonic()
     with ThreadPoolExecutor(PLAYERS) as pool:
         placed = [
-            pool.submit(_place, stack, f"latency-player-{p}", event_id, per_player)
+            pool.submit(_place, stack.bets_url, f"latency-player-{p}", event_id, per_player)
             for p in range(PLAYERS)
         ]
         for future in placed:
@@ -145,10 +142,13 @@ def score_changes(
     try:
         with conn.cursor() as cur, ExitStack() as watch:
             baseline.copy_bets(cur, COPY, event_id)
-            # Wall-clock for the functions (where they wait matters), Python CPU for the servers.
-            servers = {s: stack.pid(s) for s in SERVERS}
+            # Wall-clock for the functions (where they wait matters), Python CPU for the gateway.
             watch.enter_context(profiler.phase("latency: score changes", functions, "wall"))
-            watch.enter_context(profiler.phase("latency: score changes", servers, "gil"))
+            watch.enter_context(
+                profiler.phase(
+                    "latency: score changes", {"bet-maker": stack.pid("bet-maker")}, "gil"
+                )
+            )
             previous = api.target_states("created", "0-0")
             for index, (state, score) in enumerate(plan):
                 targets = api.target_states(state, score)
@@ -160,13 +160,13 @@ def score_changes(
                     api.change_event(client, operator, event_id, score=score)
                 event_seen = api.wait_event(client, event_id, 120, score=score, state=state)
                 shown = partial(_visible, client, operator, event_id, moved, per_market)
-                seen = wait_until(shown, 120, f"bets after {score}")
+                seen = api.wait_until(shown, 120, f"bets after {score}")
                 stack.check_running()
                 floor_start = time.monotonic()
                 shown()
                 baseline.update_copy(cur, COPY, event_id, targets, index)
                 floor = time.monotonic() - floor_start
-                _check_every_page(stack, event_id, targets, per_player)
+                _check_every_page(stack.bets_url, event_id, targets, per_player)
                 if index > 0:  # the activation only warms up
                     visible.append(seen - sent)
                     stored.append(event_seen - sent)

@@ -1,6 +1,6 @@
-"""The HTTP servers' throughput under `wrk`, against a FastAPI hello world loaded the same way.
+"""Gateway throughput under `wrk`, against a FastAPI hello world loaded the same way.
 
-Each round runs the hello world, then each server call, for the same duration with the same
+Each round runs the hello world, then each gateway call, for the same duration with the same
 connections, so the machine's noise falls on both sides. Figures are medians over rounds.
 """
 
@@ -20,7 +20,6 @@ from bench import api
 from bench.figures import Figure, Results
 from bench.profile import Profiler
 from bench.stack import Stack, free_port
-from bench.wait import wait_until
 from betting.auth import Role
 
 log = logging.getLogger(__name__)
@@ -99,7 +98,11 @@ class HelloWorld:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self._log = open(workdir / "hello.log", "ab")  # noqa: SIM115 (closed in stop)
-        env = {**os.environ, "BENCH_HELLO_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            "BETTING_BET_MAKER_PORT": str(self.port),
+            "BETTING_HTTP_HOST": "127.0.0.1",
+        }
         self._process = subprocess.Popen(
             [sys.executable, "-m", "bench.hello"],
             env=env,
@@ -121,7 +124,7 @@ class HelloWorld:
             except httpx.HTTPError:
                 return False
 
-        wait_until(answers, 30, "the hello world", interval_s=0.1)
+        api.wait_until(answers, 30, "the hello world", interval_s=0.1)
 
     def stop(self) -> None:
         self._process.terminate()
@@ -139,7 +142,7 @@ def run(
     page_player: str,
     profiler: Profiler,
 ) -> None:
-    """Alternate the hello world and the servers' calls; add throughput and latency figures."""
+    """Alternate the hello world and the gateway's calls; add throughput and latency figures."""
     wrk = ensure_wrk()
     operator = api.bearer("bench-operator", Role.OPERATOR)
     event_id = api.create_event(client, operator)
@@ -155,15 +158,15 @@ def run(
         hello.wait_ready({"event_id": event_id, "market": "draw", "amount": "1.00"})
         calls = {
             "hello world POST": (hello.url, "post_bet.lua", post_env, ()),
-            "POST /bets": (stack.url("/bets"), "post_bet.lua", post_env, ()),
+            "POST /bets": (f"{stack.bets_url}/bets", "post_bet.lua", post_env, ()),
             "GET /bets (a player's page)": (
-                stack.url("/bets"),
+                f"{stack.bets_url}/bets",
                 "summary.lua",
                 {},
                 (page_auth,),
             ),
             "GET /events?open=true": (
-                stack.url("/events?open=true"),
+                f"{stack.events_url}/events?open=true",
                 "summary.lua",
                 {},
                 (),
@@ -177,8 +180,8 @@ def run(
                 pids = {"bet-maker": stack.pid("bet-maker")} if name == "POST /bets" else {}
                 # Python CPU (what the GIL serialises) and where the threads spend their time.
                 with (
-                    profiler.phase("POST /bets load, Python CPU", pids, "gil"),
-                    profiler.phase("POST /bets load, threads", pids, "active"),
+                    profiler.phase("gateway: POST /bets load, Python CPU", pids, "gil"),
+                    profiler.phase("gateway: POST /bets load, threads", pids, "active"),
                 ):
                     runs[name].append(_wrk(wrk, url, seconds, script, env, *headers))
                 last = runs[name][-1]
@@ -210,7 +213,7 @@ def _add_figures(results: Results, runs: dict[str, list[Run]]) -> None:
         is_post = name.startswith("POST")
         results.add(
             Figure(
-                "servers",
+                "gateway",
                 f"{name}: req/s ({CONNECTIONS} connections, {failures} non-2xx/errors)",
                 rate,
                 "req/s",
@@ -223,7 +226,7 @@ def _add_figures(results: Results, runs: dict[str, list[Run]]) -> None:
         for q in ("p50", "p99"):
             results.add(
                 Figure(
-                    "servers",
+                    "gateway",
                     f"{name}: {q} latency",
                     _median(measured, f"{q}_us") / 1000,
                     "ms",
@@ -231,6 +234,6 @@ def _add_figures(results: Results, runs: dict[str, list[Run]]) -> None:
                     f"hello world {q}",
                 )
             )
-    results.samples["servers"] = {
+    results.samples["gateway"] = {
         name: [r.__dict__ for r in measured] for name, measured in {**runs, "hello": hello}.items()
     }

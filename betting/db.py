@@ -33,6 +33,9 @@ from betting.domain import (
 from betting.models import Bet, Event
 from betting.settings import get_settings
 
+# The event writer notifies this channel when it records progress; the scorer listens on it.
+PROGRESS_CHANNEL = "log_progress"
+
 
 @lru_cache
 def get_engine() -> Engine:

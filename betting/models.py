@@ -1,5 +1,6 @@
 """The SQLModel tables and the API schemas, one family per entity."""
 
+import re
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from betting.domain import (
+    MAX_MONEY,
     SCORE_PATTERN,
     BetState,
     EventFacts,
@@ -36,10 +38,12 @@ from betting.domain import (
     check_event,
     parse_money,
 )
+from betting.exact_json import ExponentNumber
 
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+"""What `str.strip()` removes, as a regex character class that JSON Schema validators read alike."""
+TEXT_PATTERN = f"^[^\\x00]*[^\\x00{WHITESPACE}][^\\x00]*$"
+"""A name or type: something besides whitespace, and no NUL (Postgres text cannot hold one)."""
 
 
 def _reject_blank(value: str) -> str:
@@ -51,25 +55,114 @@ def _reject_blank(value: str) -> str:
     return value
 
 
+def _text(longest: int) -> WithJsonSchema:
+    schema = {"type": "string", "minLength": 1, "maxLength": longest, "pattern": TEXT_PATTERN}
+    return WithJsonSchema(schema)
+
+
+MONEY_PATTERN = r"^(0[.](0[1-9]|[1-9][0-9]?)0*|[1-9][0-9]{0,9}([.][0-9]{1,2}0*)?)$"
+"""Money as text, exactly what the server accepts: plain decimal notation (no sign, exponent,
+underscore, space or leading zero), a whole number of cents from 0.01 to `MAX_MONEY`."""
+MONEY_OUT_PATTERN = r"^(0|[1-9][0-9]*)[.][0-9]{2}$"
+"""Money as the server sends it: two places, always."""
+_PLAIN_DECIMAL = re.compile(r"(0|[1-9][0-9]*)([.][0-9]+)?")
+
+
+def _money(value: object) -> Decimal:
+    if isinstance(value, str):
+        if not _PLAIN_DECIMAL.fullmatch(value):
+            raise PydanticCustomError(
+                "money_notation",
+                "must be a decimal in plain notation, like 1.85: no sign, exponent, spaces, "
+                "underscores or leading zeros",
+            )
+        value = Decimal(value)
+    elif isinstance(value, ExponentNumber):
+        raise PydanticCustomError(
+            "money_notation",
+            "must be a number in plain notation, like 1.85, not {text}",
+            {"text": value.text},
+        )
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)
+    elif not isinstance(value, Decimal):
+        # A float has already lost the digits the client wrote; `exact_json` never makes one.
+        raise PydanticCustomError("money_type", "must be a decimal, as a JSON string or number")
+    return parse_money(value)
+
+
+def _two_places(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+_MONEY_OUT = WithJsonSchema({"type": "string", "pattern": MONEY_OUT_PATTERN}, mode="serialization")
+
 Money = Annotated[
     Decimal,
-    AfterValidator(parse_money),
-    PlainSerializer(lambda value: f"{value:.2f}", return_type=str),
+    BeforeValidator(_money),
+    PlainSerializer(_two_places, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_PATTERN},
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": float(MAX_MONEY),
+                    "multipleOf": 0.01,
+                },
+            ]
+        },
+        mode="validation",
+    ),
+    _MONEY_OUT,
 ]
-"""Money and odds: parsed from a JSON string or number, always sent as `"10.00"`."""
+"""Money and odds: read exactly from a JSON string or number (see `betting.exact_json`),
+always sent as `"10.00"`."""
 
-Payout = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
+Payout = Annotated[Decimal, PlainSerializer(_two_places, return_type=str), _MONEY_OUT]
 """A computed amount (amount × odds, rounded down): may be zero or above `MAX_MONEY`."""
 
 
-def _iso_text(value: object) -> object:
-    if not isinstance(value, str | datetime):
-        raise ValueError("must be an ISO 8601 timestamp with a UTC offset")
-    return value
+_YEAR = "([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"  # 0001-9999
+TIMESTAMP_PATTERN = (
+    f"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    "T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]([.][0-9]{1,6})?"
+    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""A timestamp as text: RFC 3339 (ISO 8601) with a UTC offset, to the microsecond.
+
+What JSON Schema's `date-time` format admits, less what Python's datetime cannot hold (year 0,
+leap seconds, more than six fractional digits). Month lengths and the calendar's edges are
+checked when the text is read."""
+_TIMESTAMP_RE = re.compile(TIMESTAMP_PATTERN)
 
 
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
-"""An ISO 8601 timestamp that must carry a UTC offset; kept in UTC."""
+def _utc_timestamp(value: object) -> datetime:
+    if isinstance(value, str) and _TIMESTAMP_RE.fullmatch(value):
+        value = datetime.fromisoformat(value)  # a ValueError (say, 30 February) is invalid input
+    elif not isinstance(value, datetime):
+        # Not a bare number, nor Unix time as text: pydantic would read both as seconds.
+        raise PydanticCustomError(
+            "timestamp_format",
+            "must be an ISO 8601 timestamp with a UTC offset, like 2030-05-01T18:45:00+02:00",
+        )
+    if value.utcoffset() is None:
+        raise PydanticCustomError("timestamp_offset", "must carry a UTC offset")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "timestamp_range", "must fall within the years 1 to 9999 once converted to UTC"
+        ) from None
+
+
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_utc_timestamp),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+"""A timestamp that must carry a UTC offset (`TIMESTAMP_PATTERN`); kept and sent in UTC."""
 
 
 def _score(value: object) -> Score:
@@ -108,13 +201,16 @@ class ScoreColumn(TypeDecorator[Score]):
         return None if value is None else Score.parse(value)
 
 
+# Lengths count what was sent, as the OpenAPI document's maxLength does; a team is trimmed after.
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    StringConstraints(max_length=128),
     AfterValidator(_reject_blank),
+    AfterValidator(str.strip),
+    _text(128),
 ]
 EventType = Annotated[
-    str, PydanticField(min_length=1, max_length=64), AfterValidator(_reject_blank)
+    str, StringConstraints(max_length=64), AfterValidator(_reject_blank), _text(64)
 ]
 
 
@@ -174,8 +270,20 @@ class EventCreate(Request):
         )
 
 
+def _sent_fields_only(schema: dict[str, Any]) -> None:
+    # A field may be left out but never sent as null, and something must be sent: say so.
+    for field in schema["properties"].values():
+        field.pop("default", None)
+        branches = [b for b in field.pop("anyOf", []) if b != {"type": "null"}]
+        if branches:
+            field.update(branches[0] if len(branches) == 1 else {"anyOf": branches})
+    schema["minProperties"] = 1
+
+
 class EventUpdate(Request):
     """The fields an operator changes; only those sent are applied."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_sent_fields_only)
 
     type: EventType | None = None
     team_1: Name | None = None

@@ -1,15 +1,27 @@
 """One settings object for every component, read from `BETTING_*` environment variables."""
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEV_AUTH_SECRET = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 (published on purpose)
+MIN_AUTH_SECRET_BYTES = 32
+
+
+class UnsafeSettings(Exception):
+    """Settings that may serve local development only; `str(error)` says what to change."""
+
 
 class Settings(BaseSettings):
-    """Defaults serve local development (`make run`)."""
+    """Defaults serve local development (`make run`), which must say so (`BETTING_ENV=dev`)."""
 
     model_config = SettingsConfigDict(env_prefix="BETTING_", extra="ignore")
+
+    # Local development allows what anywhere else would let strangers in: a known auth secret.
+    # `betting dev` (`make run`) and `make token` set dev; unset means production.
+    env: Literal["dev", "production"] = "production"
 
     database_url: str = "postgresql+psycopg2://betting:betting@127.0.0.1:5432/betting"
     database_pool_size: int = Field(default=10, ge=1)
@@ -17,6 +29,10 @@ class Settings(BaseSettings):
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    # How long the broker may hold a consumer's fetch when it has nothing new. tansu does not
+    # answer a held fetch when a message arrives, so each hop waited ~150 ms at the client's
+    # default (500); Kafka and Redpanda do, and a short value only adds idle fetches there.
+    kafka_fetch_wait_max_ms: int = Field(default=10, ge=1)
     # The HTTP servers listen on every interface: in a container that is how traffic reaches them.
     http_host: str = "0.0.0.0"  # noqa: S104
     # Each server has its own port, so both run side by side on one machine (`make run`).
@@ -24,10 +40,14 @@ class Settings(BaseSettings):
     bet_maker_port: int = Field(default=8002, ge=1, le=65535)
     # How long the line provider waits for the broker to acknowledge an event before a 503.
     publish_timeout_s: float = Field(default=10.0, gt=0)
-    auth_secret: str = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 (local development only)
+    auth_secret: str = DEV_AUTH_SECRET
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
-    # How often a function checkpoints: flushes its sink and commits offsets.
-    commit_interval_s: float = Field(default=1.0, gt=0)
+    # How often a function checkpoints: flushes its sink and commits offsets. Short, so a
+    # change is visible soon; each checkpoint costs a transaction and an offset commit, which
+    # an idle function skips and a busy one amortises over what arrived meanwhile.
+    commit_interval_s: float = Field(default=0.02, gt=0)
+    # A function also checkpoints after this many messages (0: never), bounding its batch.
+    commit_every: int = Field(default=10_000, ge=0)
     # How long the bet scorer waits for the event writer before giving up on a message.
     scorer_wait_timeout_s: float = Field(default=120.0, gt=0)
     # Rows fetched per round trip when the scorer streams bets out of Postgres.
@@ -39,6 +59,22 @@ class Settings(BaseSettings):
     # Lag with no committed progress for this long counts as stalled.
     stall_after_s: float = Field(default=120.0, gt=0)
     log_level: str = "INFO"
+
+    def check_safe(self) -> None:
+        """Raise `UnsafeSettings` unless these settings may serve outside local development."""
+        if self.env == "dev":
+            return
+        if self.auth_secret == DEV_AUTH_SECRET:
+            problem = "is the built-in development key, which anyone can read"
+        elif len(self.auth_secret.encode()) < MIN_AUTH_SECRET_BYTES:
+            problem = f"is empty or shorter than {MIN_AUTH_SECRET_BYTES} bytes"
+        else:
+            return
+        raise UnsafeSettings(
+            f"BETTING_AUTH_SECRET {problem}: anyone could mint an operator token. Set it to "
+            f"{MIN_AUTH_SECRET_BYTES} random bytes or more (e.g. `openssl rand -hex 32`), or set "
+            "BETTING_ENV=dev on a developer's machine."
+        )
 
 
 @lru_cache

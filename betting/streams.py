@@ -33,10 +33,14 @@ def build_app(group: str) -> Application:
         consumer_group=group + settings.consumer_group_suffix,
         auto_offset_reset="earliest",
         commit_interval=settings.commit_interval_s,
+        commit_every=settings.commit_every,
+        # An idle poll must not hold a due checkpoint back longer than the interval itself.
+        consumer_poll_timeout=min(settings.commit_interval_s, 1.0),
         processing_guarantee="at-least-once",
         consumer_extra_config={
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+            "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
             **_liveness_config(),
         },
         producer_extra_config={"acks": "all"},

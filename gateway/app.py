@@ -7,10 +7,12 @@ here touches Kafka: the bet maker is built from this module and has no Kafka cli
 """
 
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
@@ -19,6 +21,7 @@ from starlette.types import Lifespan
 
 from betting.domain import IllegalTransition, InvalidEvent, ScoreNotAllowed
 from betting.settings import get_settings
+from gateway import edge
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.routers.ops import ReadinessCheck, operations_router
@@ -68,6 +71,29 @@ EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
 }
 
 
+def _prepared(lifespan: Lifespan[FastAPI] | None) -> Lifespan[FastAPI]:
+    """`lifespan`, after refusing unsafe settings: however a server is started, never with an
+    auth secret anyone knows (`Settings.check_safe`); and after sizing the worker threads to
+    the database's connection pool."""
+
+    @asynccontextmanager
+    async def prepared(app: FastAPI) -> AsyncIterator[None]:
+        settings = get_settings()
+        settings.check_safe()
+        # Blocking work (the database's) runs in anyio's default limiter, 40 threads. A thread
+        # beyond the pool either waits for a connection or opens and closes one of the pool's
+        # overflow; and every extra runnable thread costs GIL hand-offs (under load most of
+        # the CPU went to system time). As many threads as pooled connections does neither.
+        to_thread.current_default_thread_limiter().total_tokens = settings.database_pool_size
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+
+    return prepared
+
+
 def create_app(
     *,
     title: str,
@@ -78,8 +104,9 @@ def create_app(
     exception_handlers: Mapping[type[Exception], ExceptionHandler] | None = None,
 ) -> FastAPI:
     """One server: its routers and the operations endpoints, ready when `readiness` all pass."""
-    app = FastAPI(title=title, summary=summary, version=VERSION, lifespan=lifespan)
+    app = FastAPI(title=title, summary=summary, version=VERSION, lifespan=_prepared(lifespan))
     app.add_middleware(MetricsMiddleware)
+    edge.install(app)
     for exc_class, handler in {**EXCEPTION_HANDLERS, **(exception_handlers or {})}.items():
         app.add_exception_handler(exc_class, handler)
     for router in routers:

@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 # Our own registry, so /metrics shows the server's series and a re-import never clashes.
 REGISTRY = CollectorRegistry()
 _LABELS = ("method", "route", "status")
+# The method label takes these or "other": a client chooses the method, and each new value
+# would be a new series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 REQUESTS = Counter("gateway_requests_total", "HTTP requests answered.", _LABELS, registry=REGISTRY)
 LATENCY = Histogram(
@@ -45,6 +48,7 @@ class MetricsMiddleware:
         finally:
             # Raw paths carry ids: one series per id would swamp Prometheus.
             route = getattr(scope.get("route"), "path", "unmatched")
-            labels = (scope["method"], route, str(status))
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            labels = (method, route, str(status))
             REQUESTS.labels(*labels).inc()
             LATENCY.labels(*labels).observe(time.perf_counter() - started)

@@ -5,6 +5,7 @@ functions (and the bet maker nothing of Kafka), and `betting dev` needs the dev 
 (launcher/local) that the image leaves out."""
 
 import argparse
+import functools
 import logging
 import uuid
 import warnings
@@ -12,7 +13,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from betting.auth import Role, mint_token
-from betting.settings import get_settings
+from betting.settings import UnsafeSettings, get_settings
+
+Command = Callable[[argparse.Namespace], None]
+
+
+def refuse_unsafe(run: Command) -> Command:
+    """`run`, refused with a one-line message when the settings are unsafe (`check_safe`)."""
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> None:
+        try:
+            get_settings().check_safe()
+        except UnsafeSettings as error:
+            raise SystemExit(f"betting {args.command}: {error}") from None
+        run(args)
+
+    guarded.refuses_unsafe = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def is_guarded(run: Command) -> bool:
+    return getattr(run, "refuses_unsafe", False)
 
 
 def _setup(_: argparse.Namespace) -> None:
@@ -90,16 +112,21 @@ def _dev(args: argparse.Namespace) -> None:
     )
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {
-    "setup": (_setup, "run the migrations and create the topics (idempotent)"),
-    "migrate": (_migrate, "run the database migrations"),
-    "token": (_token, "print a signed access token"),
+# Every component refuses unsafe settings before it starts; `dev` is local development by
+# definition, and a probe only reports on a process that has already started.
+COMMANDS: dict[str, tuple[Command, str]] = {
+    "setup": (refuse_unsafe(_setup), "run the migrations and create the topics (idempotent)"),
+    "migrate": (refuse_unsafe(_migrate), "run the database migrations"),
+    "token": (refuse_unsafe(_token), "print a signed access token"),
     "probe": (_probe, "liveness probe of a function: fails if its heartbeat is stale"),
-    "line-provider": (_line_provider, "serve the events API (the one Kafka producer)"),
-    "bet-maker": (_bet_maker, "serve the bets API (no broker needed)"),
-    "event-writer": (_event_writer, "run the event writer function"),
-    "bet-scorer": (_bet_scorer, "run the bet scorer function"),
-    "bet-writer": (_bet_writer, "run the bet writer function"),
+    "line-provider": (
+        refuse_unsafe(_line_provider),
+        "serve the events API (the one Kafka producer)",
+    ),
+    "bet-maker": (refuse_unsafe(_bet_maker), "serve the bets API (no broker needed)"),
+    "event-writer": (refuse_unsafe(_event_writer), "run the event writer function"),
+    "bet-scorer": (refuse_unsafe(_bet_scorer), "run the bet scorer function"),
+    "bet-writer": (refuse_unsafe(_bet_writer), "run the bet writer function"),
     "dev": (_dev, "run the whole system locally (starts Postgres and a broker if needed)"),
 }
 

@@ -1,28 +1,34 @@
 """Bet scorer: `events.taxonomy` → one `BetScored` per bet to change → `bets.state`."""
 
 from collections.abc import Iterator
-from typing import Any
 
 from quixstreams import message_context
+from quixstreams.models.serializers import SerializationContext, Serializer
 
 from betting import topics
 from betting.streams import build_app, declare_topic
-from functions.bet_scorer.score import Scorer
+from functions.bet_scorer.score import ScoredBet, Scorer
+
+
+class _Encoded(Serializer):
+    """Writes a `ScoredBet`'s value, which the scorer has already encoded."""
+
+    def __call__(self, value: ScoredBet, ctx: SerializationContext) -> bytes:
+        return value.value
 
 
 def main() -> None:
     app = build_app(topics.GROUPS.bet_scorer)
     events = declare_topic(app, topics.EVENTS, value_deserializer="bytes")
-    bets = declare_topic(app, topics.BETS, key_serializer="str", value_serializer="json")
+    bets = declare_topic(app, topics.BETS, key_serializer="str", value_serializer=_Encoded())
     scorer = Scorer()
 
-    def score(value: bytes | None) -> Iterator[dict[str, Any]]:
+    def score(value: bytes | None) -> Iterator[ScoredBet]:
         context = message_context()
-        for update in scorer(value, context.partition, context.offset):
-            yield update.model_dump(mode="json")
+        return scorer(value, context.partition, context.offset)
 
     sdf = app.dataframe(events).apply(score, expand=True)
-    sdf.to_topic(bets, key=lambda update: update["bet_id"])
+    sdf.to_topic(bets, key=lambda scored: scored.key)
     app.run()
 
 

@@ -1,16 +1,20 @@
 """Turn an event change into one `BetScored` per bet whose state must change."""
 
 import logging
+import select as select_fd
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any, NamedTuple
 
+import psycopg2
+from sqlalchemy import Text, cast
 from sqlmodel import Session, col, select
 
 from betting import topics
-from betting.db import get_engine, stale_bets
+from betting.db import PROGRESS_CHANNEL, get_engine, stale_bets
 from betting.domain import moves_bets
-from betting.messages import BetScored, EventUpdated, decode_event
+from betting.messages import EventUpdated, decode_event, encode_bet_scored
 from betting.models import Bet, Event, LogProgress
 from betting.settings import get_settings
 
@@ -22,16 +26,27 @@ class EventWriterBehind(TimeoutError):
 
 
 class ProgressWatcher:
-    """Waits until the event writer has applied a partition up to a given offset."""
+    """Waits until the event writer has applied a partition up to a given offset.
+
+    The event writer notifies `PROGRESS_CHANNEL` in the transaction that records its progress,
+    and Postgres delivers that only once it commits; so the watcher sleeps on a listening
+    connection and wakes as soon as the progress it waits for is readable. Each wake-up (or
+    every `FALLBACK_POLL_S` without one) reads `log_progress` again in a fresh snapshot, so a
+    lost notification or listening connection only costs time, never correctness.
+    """
+
+    FALLBACK_POLL_S = 0.25
 
     def __init__(self, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         # Progress only grows, so what was seen once need not be read again.
         self._seen: dict[int, int] = {}
+        self._listener: Any = None  # a psycopg2 connection LISTENing, opened on first use
 
     def wait(self, session: Session, partition: int, offset: int) -> None:
-        delay = 0.01
         deadline = time.monotonic() + self._timeout_s
+        # LISTEN before the first look: a commit between the look and the sleep still wakes it.
+        self._listen()
         while self._seen.get(partition, -1) < offset:
             applied = session.exec(
                 select(LogProgress.applied_offset).where(
@@ -43,30 +58,69 @@ class ProgressWatcher:
             self._seen[partition] = -1 if applied is None else applied
             if self._seen[partition] >= offset:
                 return
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise EventWriterBehind(
                     f"event writer has not reached {topics.EVENTS}[{partition}]@{offset}"
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            self._sleep(min(remaining, self.FALLBACK_POLL_S))
+
+    def _listen(self) -> None:
+        if self._listener is not None:
+            return
+        try:
+            url = get_engine().url.set(drivername="postgresql")
+            listener = psycopg2.connect(
+                url.render_as_string(hide_password=False), connect_timeout=5
+            )
+            listener.set_session(autocommit=True)
+            with listener.cursor() as cursor:
+                cursor.execute(f"LISTEN {PROGRESS_CHANNEL}")
+        except psycopg2.Error as exc:
+            log.warning("cannot listen for progress, polling instead: %s", exc)
+            return
+        self._listener = listener
+
+    def _sleep(self, timeout_s: float) -> None:
+        """Until a notification arrives (its payload is only a hint) or `timeout_s` passes."""
+        if self._listener is None:
+            time.sleep(timeout_s)
+            self._listen()
+            return
+        try:
+            if select_fd.select([self._listener], [], [], timeout_s)[0]:
+                self._listener.poll()
+                self._listener.notifies.clear()
+        except (OSError, psycopg2.Error) as exc:
+            log.warning("progress listener lost, polling until it is back: %s", exc)
+            self._listener.close()
+            self._listener = None
 
 
-def bets_to_rescore(*, session: Session, event_id: uuid.UUID) -> Iterator[BetScored]:
+class ScoredBet(NamedTuple):
+    """One record for `bets.state`: the bet id (its key) and its encoded `BetScored`."""
+
+    key: str
+    value: bytes
+
+
+def bets_to_rescore(*, session: Session, event_id: uuid.UUID) -> Iterator[ScoredBet]:
     """Stream the bets of `event_id` whose state differs from what its score says.
 
     One query per market, in the database, over the (event_id, market, state) index; rows
     arrive in chunks from a server-side cursor, so memory does not grow with the bet count.
+    Ids come as text and records are encoded directly: no model or UUID object per bet.
     """
     event = session.get(Event, event_id)
     if event is None or event.deleted_at is not None:
         return
     fetch = get_settings().scorer_fetch_size
+    event_text, version = str(event_id), event.score_version
+    connection = session.connection().execution_options(yield_per=fetch)
     for stale in stale_bets(event_id, event.to_facts()):
-        query = select(Bet.id).where(stale.where).execution_options(yield_per=fetch)
-        for bet_id in session.exec(query):
-            yield BetScored(
-                bet_id=bet_id, event_id=event_id, state=stale.target, version=event.score_version
-            )
+        query = select(cast(col(Bet.id), Text)).where(stale.where)
+        for bet_id in connection.execute(query).scalars():
+            yield ScoredBet(bet_id, encode_bet_scored(bet_id, event_text, stale.target, version))
 
 
 class Scorer:
@@ -75,7 +129,7 @@ class Scorer:
     def __init__(self) -> None:
         self._progress = ProgressWatcher(get_settings().scorer_wait_timeout_s)
 
-    def __call__(self, value: bytes | None, partition: int, offset: int) -> Iterator[BetScored]:
+    def __call__(self, value: bytes | None, partition: int, offset: int) -> Iterator[ScoredBet]:
         try:
             message = decode_event(value)
         except ValueError:

@@ -1,14 +1,11 @@
 """Apply `bets.state` updates to the bets table in one set-based statement per batch."""
 
-import uuid
-from datetime import UTC, datetime
-
 from sqlalchemy import bindparam, literal_column, text
-from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, TEXT, UUID
 from sqlmodel import Session
 
 from betting.db import payout_sql
-from betting.messages import BetScored, decode_bet_scored
+from betting.messages import BetUpdate, decode_bet_scored
 from betting.streams import LogRecord, Rejected, decode_all
 
 # What the bet pays in its new state, from its own stake and potential payout.
@@ -24,8 +21,9 @@ _PAYOUT = payout_sql(
 # the events FOR SHARE makes that check and the write atomic with respect to the event writer.
 _APPLY = text(f"""
     WITH updates AS (
-        SELECT * FROM unnest(:ids, :event_ids, :states, :versions, :times)
-            AS u(id, event_id, state, version, at)
+        SELECT id, event_id, state, version, to_timestamp(at_ms / 1000.0) AS at
+        FROM unnest(:ids, :event_ids, :states, :versions, :times_ms)
+            AS u(id, event_id, state, version, at_ms)
     ), current_events AS (
         SELECT e.id, e.score_version FROM events e
         WHERE e.id IN (SELECT DISTINCT event_id FROM updates)
@@ -43,23 +41,22 @@ _APPLY = text(f"""
       AND b.scored_version < u.version
       AND e.score_version = u.version
 """).bindparams(
-    bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("event_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("ids", type_=ARRAY(UUID(as_uuid=False))),
+    bindparam("event_ids", type_=ARRAY(UUID(as_uuid=False))),
     bindparam("states", type_=ARRAY(TEXT)),
     bindparam("versions", type_=ARRAY(BIGINT)),
-    bindparam("times", type_=ARRAY(TIMESTAMP(timezone=True))),
+    bindparam("times_ms", type_=ARRAY(BIGINT)),
 )
 
 
 def apply_bet_updates(*, session: Session, topic: str, records: list[LogRecord]) -> list[Rejected]:
     """Write the newest update per bet in `records`; return the rejects."""
     decoded, rejected = decode_all(records, decode_bet_scored)
-    newest: dict[uuid.UUID, tuple[BetScored, datetime]] = {}
+    newest: dict[str, tuple[BetUpdate, int]] = {}
     for record, update in decoded:
         seen = newest.get(update.bet_id)
         if seen is None or update.version >= seen[0].version:
-            at = datetime.fromtimestamp(record.timestamp_ms / 1000, tz=UTC)
-            newest[update.bet_id] = (update, at)
+            newest[update.bet_id] = (update, record.timestamp_ms)
     if not newest:
         return rejected
     updates = list(newest.values())
@@ -68,9 +65,9 @@ def apply_bet_updates(*, session: Session, topic: str, records: list[LogRecord])
         {
             "ids": [u.bet_id for u, _ in updates],
             "event_ids": [u.event_id for u, _ in updates],
-            "states": [u.state.value for u, _ in updates],
+            "states": [u.state for u, _ in updates],
             "versions": [u.version for u, _ in updates],
-            "times": [at for _, at in updates],
+            "times_ms": [at_ms for _, at_ms in updates],
         },
     )
     return rejected

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, col
 
-from betting.db import has_bets
+from betting.db import PROGRESS_CHANNEL, has_bets
 from betting.domain import (
     DomainError,
     apply_changes,
@@ -111,3 +111,5 @@ def _record_progress(session: Session, topic: str, partition: int, offset: int) 
             },
         )
     )
+    # Delivered only when this transaction commits: it wakes the scorer waiting for it.
+    session.execute(select(func.pg_notify(PROGRESS_CHANNEL, f"{topic}:{partition}:{offset}")))

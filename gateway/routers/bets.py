@@ -8,10 +8,11 @@ from prometheus_client import Counter
 
 from betting.models import BetCreate, BetPublic, BetUpdate, Page
 from gateway import crud, metrics
-from gateway.deps import CurrentUser, Player, SessionDep
+from gateway.deps import CurrentUser, Db, Player
+from gateway.edge import ExactJSONRoute
 from gateway.schemas import BetQuery, OddsChanged, OddsChangedDetail, Problem, created_at, errors
 
-router = APIRouter(prefix="/bets", tags=["bets"])
+router = APIRouter(prefix="/bets", tags=["bets"], route_class=ExactJSONRoute)
 
 BETS_PLACED = Counter("gateway_bets_placed_total", "Bets created.", registry=metrics.REGISTRY)
 
@@ -41,17 +42,17 @@ IdempotencyKey = Annotated[
         },
     },
 )
-def place_bet(
+async def place_bet(
     bet_in: BetCreate,
     user: Player,
-    session: SessionDep,
+    db: Db,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> BetPublic:
     """Bet on an open event, at its current odds (refused if they differ from `odds`)."""
     try:
-        bet, created = crud.place_bet(
-            session=session, user=user, bet_in=bet_in, idempotency_key=idempotency_key
+        bet, created = await db.run(
+            crud.place_bet, user=user, bet_in=bet_in, idempotency_key=idempotency_key
         )
     except crud.OddsChanged as exc:
         detail = OddsChangedDetail(message=str(exc), market=exc.market, odds=exc.odds)
@@ -63,26 +64,24 @@ def place_bet(
 
 
 @router.get("", responses=errors(401, 503))
-def list_bets(
-    user: CurrentUser, session: SessionDep, query: Annotated[BetQuery, Query()]
+async def list_bets(
+    user: CurrentUser, db: Db, query: Annotated[BetQuery, Query()]
 ) -> Page[BetPublic]:
     """A player's own bets, or every bet for an operator."""
-    bets, total = crud.list_bets(session=session, viewer=user, query=query)
+    bets, total = await db.run(crud.list_bets, viewer=user, query=query)
     return Page[BetPublic](items=[BetPublic.model_validate(bet) for bet in bets], total=total)
 
 
 @router.get("/{bet_id}", responses=errors(401, 404, 503))
-def read_bet(bet_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> BetPublic:
+async def read_bet(bet_id: uuid.UUID, user: CurrentUser, db: Db) -> BetPublic:
     """One bet, for its owner or an operator."""
-    return BetPublic.model_validate(crud.get_bet(session=session, viewer=user, bet_id=bet_id))
+    return BetPublic.model_validate(await db.run(crud.get_bet, viewer=user, bet_id=bet_id))
 
 
 @router.patch("/{bet_id}", responses=errors(401, 403, 404, 409, 503))
-def change_bet(
-    bet_id: uuid.UUID, bet_in: BetUpdate, user: Player, session: SessionDep
-) -> BetPublic:
+async def change_bet(bet_id: uuid.UUID, bet_in: BetUpdate, user: Player, db: Db) -> BetPublic:
     """Change the amount while the event is open."""
-    bet = crud.change_bet_amount(session=session, owner=user, bet_id=bet_id, amount=bet_in.amount)
+    bet = await db.run(crud.change_bet_amount, owner=user, bet_id=bet_id, amount=bet_in.amount)
     return BetPublic.model_validate(bet)
 
 
@@ -92,6 +91,6 @@ def change_bet(
     response_class=Response,
     responses=errors(401, 403, 404, 409, 503),
 )
-def withdraw_bet(bet_id: uuid.UUID, user: Player, session: SessionDep) -> None:
+async def withdraw_bet(bet_id: uuid.UUID, user: Player, db: Db) -> None:
     """Withdraw a bet while the event is open."""
-    crud.withdraw_bet(session=session, owner=user, bet_id=bet_id)
+    await db.run(crud.withdraw_bet, owner=user, bet_id=bet_id)

@@ -5,16 +5,16 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from betting.messages import EventCreated, EventUpdated
 from betting.models import EventCreate, EventPublic, EventUpdate, Page
 from gateway import crud
-from gateway.deps import Operator, SessionDep
+from gateway.deps import Db, Operator
+from gateway.edge import ExactJSONRoute
 from gateway.producer import PublisherDep
 from gateway.schemas import EventQuery, Problem, created_at, errors
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix="/events", tags=["events"], route_class=ExactJSONRoute)
 
 
 @router.post(
@@ -52,31 +52,28 @@ async def update_event(
     event_id: uuid.UUID,
     event_in: EventUpdate,
     _: Operator,
-    session: SessionDep,
+    db: Db,
     publisher: PublisherDep,
 ) -> EventPublic:
     """Publish a change to an event: only the fields sent. `{"state": "cancelled"}` calls
     the match off: every bet on it becomes void and pays its stake back."""
     now = datetime.now(UTC)
-    # The database call blocks; keep it off the event loop.
-    event = await run_in_threadpool(
-        crud.preview_event_update, session=session, event_id=event_id, event_in=event_in, at=now
-    )
+    event = await db.run(crud.preview_event_update, event_id=event_id, event_in=event_in, at=now)
     await publisher.publish(EventUpdated(event_id=event_id, sent_at=now, changes=event_in))
     return event
 
 
 @router.get("", responses=errors(503))
-def list_events(session: SessionDep, query: Annotated[EventQuery, Query()]) -> Page[EventPublic]:
+async def list_events(db: Db, query: Annotated[EventQuery, Query()]) -> Page[EventPublic]:
     """Events, by event date."""
-    events, total = crud.list_events(session=session, query=query)
+    events, total = await db.run(crud.list_events, query=query)
     return Page[EventPublic](items=[event.to_public() for event in events], total=total)
 
 
 @router.get("/{event_id}", responses=errors(404, 503))
-def read_event(event_id: uuid.UUID, session: SessionDep) -> EventPublic:
+async def read_event(event_id: uuid.UUID, db: Db) -> EventPublic:
     """One event."""
-    return crud.get_event(session=session, event_id=event_id).to_public()
+    return (await db.run(crud.get_event, event_id=event_id)).to_public()
 
 
 @router.delete(
@@ -88,6 +85,6 @@ def read_event(event_id: uuid.UUID, session: SessionDep) -> EventPublic:
         409: {"description": "The event has bets: cancel it instead.", "model": Problem},
     },
 )
-def delete_event(event_id: uuid.UUID, _: Operator, session: SessionDep) -> None:
+async def delete_event(event_id: uuid.UUID, _: Operator, db: Db) -> None:
     """Delete an event nobody has bet on; one with bets is cancelled instead."""
-    crud.delete_event(session=session, event_id=event_id)
+    await db.run(crud.delete_event, event_id=event_id)

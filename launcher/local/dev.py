@@ -54,6 +54,9 @@ def run_dev(
 ) -> None:
     """`make run`: servers (unless given), setup, the two HTTP servers, the functions and the
     dev front on `port`; Ctrl-C stops."""
+    # Local development, for this process and the components it starts, unless told otherwise.
+    os.environ.setdefault("BETTING_ENV", "dev")
+    get_settings.cache_clear()
     settings = get_settings()
     servers: list[Postgres | Broker] = []
     stop = threading.Event()

@@ -92,24 +92,15 @@ def test_money_is_answered_as_strings_with_two_places(
     assert (bet["amount"], bet["odds"], bet["potential_payout"]) == ("10.00", "2.00", "20.00")
 
 
-def test_betting_on_an_unknown_event_is_404(client: TestClient, player: Caller) -> None:
-    response = client.post(
-        "/bets",
-        json={"event_id": str(uuid.uuid4()), "market": "draw", "amount": "1"},
-        headers=player.headers,
-    )
-
-    assert response.status_code == 404
-
-
-def test_betting_on_a_deleted_event_is_404(
-    client: TestClient, player: Caller, make_event: MakeEvent
+@pytest.mark.parametrize("which", ["unknown", "deleted"])
+def test_betting_on_an_unknown_or_deleted_event_is_404(
+    client: TestClient, player: Caller, make_event: MakeEvent, which: str
 ) -> None:
-    event = make_event(deleted_at=datetime.now(UTC))
+    event_id = uuid.uuid4() if which == "unknown" else make_event(deleted_at=datetime.now(UTC)).id
 
     response = client.post(
         "/bets",
-        json={"event_id": str(event.id), "market": "draw", "amount": "1"},
+        json={"event_id": str(event_id), "market": "draw", "amount": "1"},
         headers=player.headers,
     )
 
@@ -306,21 +297,6 @@ def test_the_odds_sent_are_part_of_what_an_idempotency_key_names(
     assert count_bets(event_id=event.id) == 1
 
 
-def test_a_replay_with_odds_returns_the_bet_even_once_the_odds_have_moved(
-    client: TestClient, player: Caller, make_event: MakeEvent, edit_event: EditEvent
-) -> None:
-    event = make_event(odds_team_1=Decimal("1.85"))
-    headers = {**player.headers, "Idempotency-Key": f"odds-{uuid.uuid4()}"}
-    body = {"event_id": str(event.id), "market": "team_1", "amount": "5", "odds": "1.85"}
-    first = client.post("/bets", json=body, headers=headers)
-    edit_event(event.id, odds_team_1=Decimal("1.60"))
-
-    replay = client.post("/bets", json=body, headers=headers)
-
-    assert replay.status_code == 201
-    assert replay.json() == first.json()
-
-
 # --- Idempotency-Key ----------------------------------------------------------------------
 
 
@@ -366,19 +342,32 @@ def test_the_same_key_with_another_body_is_422(
     assert count_bets(event_id=event.id) == 1
 
 
-def test_a_replay_returns_the_bet_even_once_betting_has_closed(
-    client: TestClient, player: Caller, make_event: MakeEvent, edit_event: EditEvent
+@pytest.mark.parametrize(
+    ("sent", "change"),
+    [
+        ({"market": "team_1", "odds": "1.85"}, {"odds_team_1": Decimal("1.60")}),
+        ({"market": "draw"}, {"state": "active"}),
+    ],
+    ids=["the-odds-have-moved", "betting-has-closed"],
+)
+def test_a_replay_returns_the_bet_even_once_the_event_has_moved_on(
+    client: TestClient,
+    player: Caller,
+    make_event: MakeEvent,
+    edit_event: EditEvent,
+    sent: dict[str, str],
+    change: dict[str, Any],
 ) -> None:
-    event = make_event()
-    headers = {**player.headers, "Idempotency-Key": "retry-3"}
-    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    event = make_event(odds_team_1=Decimal("1.85"))
+    headers = {**player.headers, "Idempotency-Key": f"replay-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "amount": "5", **sent}
     first = client.post("/bets", json=body, headers=headers)
-    edit_event(event.id, state="active")
+    edit_event(event.id, **change)
 
     replay = client.post("/bets", json=body, headers=headers)
 
-    assert replay.status_code == 201
-    assert replay.json()["id"] == first.json()["id"]
+    assert first.status_code == replay.status_code == 201
+    assert replay.json() == first.json()
 
 
 def test_keys_belong_to_one_player(
@@ -486,10 +475,14 @@ def test_the_bet_list_filters_and_paginates_with_a_total(
         params={"event_id": str(event.id), "limit": 1, "offset": 1},
         headers=player.headers,
     ).json()
+    beyond = client.get(
+        "/bets", params={"event_id": str(event.id), "offset": 3}, headers=player.headers
+    ).json()
     scored = client.get("/bets", params={"state": "win"}, headers=player.headers).json()
 
     assert draws == {"items": placed[1:], "total": 2}
     assert second == {"items": [placed[1]], "total": 3}
+    assert beyond == {"items": [], "total": 3}  # past the last page the total still holds
     assert scored == {"items": [], "total": 0}
 
 

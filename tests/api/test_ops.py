@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine
 
 from betting.auth import ALGORITHM, Role, mint_token
-from betting.db import get_engine
 from betting.models import Event
 from betting.settings import get_settings
 from gateway import bet_maker, line_provider
+from gateway.deps import current_engine
 from gateway.producer import EventPublisher, get_publisher
 from launcher.local import free_port
 from tests.api.conftest import Caller, soon
@@ -62,6 +62,12 @@ def test_bad_tokens_are_401_with_a_bearer_challenge(server: tuple[str, TestClien
 
     assert {what: r.status_code for what, r in answers.items()} == dict.fromkeys(bad, 401)
     assert all(r.headers["www-authenticate"] == "Bearer" for r in answers.values())
+    # One fixed answer: the library's reasons (which claim, which check) help an attacker only.
+    details = {name: r.json()["detail"] for name, r in answers.items()}
+    assert details == {
+        **dict.fromkeys(bad, "invalid or expired token"),
+        "basic": "not authenticated",
+    }
 
 
 def test_the_role_comes_from_the_token(bet_maker: TestClient) -> None:
@@ -133,7 +139,7 @@ def test_without_the_database_readyz_and_reads_are_503(
 ) -> None:
     name, client = server
     read = {"line_provider": "/events", "bet_maker": "/bets"}[name]
-    with overridden(APPS[name], get_engine, database_down):
+    with overridden(APPS[name], current_engine, database_down):
         ready = client.get("/readyz")
         answer = client.get(read, headers=player.headers)
 
@@ -243,9 +249,9 @@ def test_the_line_providers_openapi_document_has_only_its_calls(line_provider: T
         ("/events/{event_id}", "patch"),
         ("/events/{event_id}", "delete"),
     }
-    assert statuses(spec, "/events", "post") == {"202", "401", "403", "422", "503"}
+    assert statuses(spec, "/events", "post") == {"202", "401", "403", "413", "422", "503"}
     assert statuses(spec, "/events/{event_id}", "patch") == {
-        "202", "401", "403", "404", "409", "422", "503"
+        "202", "401", "403", "404", "409", "413", "422", "503"
     }  # fmt: skip
     assert statuses(spec, "/events/{event_id}", "delete") == {
         "204", "401", "403", "404", "409", "422", "503"
@@ -268,9 +274,11 @@ def test_the_bet_makers_openapi_document_has_only_its_calls(bet_maker: TestClien
         ("/bets/{bet_id}", "patch"),
         ("/bets/{bet_id}", "delete"),
     }
-    assert statuses(spec, "/bets", "post") == {"201", "401", "403", "404", "409", "422", "503"}
+    assert statuses(spec, "/bets", "post") == {
+        "201", "401", "403", "404", "409", "413", "422", "503"
+    }  # fmt: skip
     assert statuses(spec, "/bets/{bet_id}", "patch") == {
-        "200", "401", "403", "404", "409", "422", "503"
+        "200", "401", "403", "404", "409", "413", "422", "503"
     }  # fmt: skip
     assert statuses(spec, "/readyz", "get") == {"200", "503"}
     assert "Location" in spec["paths"]["/bets"]["post"]["responses"]["201"]["headers"]
@@ -279,3 +287,21 @@ def test_the_bet_makers_openapi_document_has_only_its_calls(bet_maker: TestClien
     assert "bearer" in str(spec["components"]["securitySchemes"]).lower()
     assert bet_maker.get("/docs").status_code == 200
     assert bet_maker.get("/events").status_code == 404
+
+
+def test_the_method_label_takes_only_known_methods(server: tuple[str, TestClient]) -> None:
+    _, client = server
+    # Each client-chosen method would otherwise be a new Prometheus series.
+    for method in ("FROBNICATE", "X-" + uuid.uuid4().hex, "get"):
+        client.request(method, "/healthz")
+
+    text = client.get("/metrics").text
+
+    methods = {
+        series.labels["method"]
+        for family in text_string_to_metric_families(text)
+        for series in family.samples
+        if series.name == "gateway_requests_total"
+    }
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert sample(text, "gateway_requests_total", method="other", route="/healthz", status="405")

@@ -116,6 +116,13 @@ def test_the_kind_overlay_adds_redpanda_and_postgres_to_the_base() -> None:
     assert images == {"betting:dev"}
 
 
+def test_the_base_ships_no_secret_so_no_key_anyone_could_know() -> None:
+    base = source("kustomize-base").documents
+    assert [d["metadata"]["name"] for d in base if d["kind"] == "Secret"] == []
+    kind = source("kustomize-kind").documents
+    assert ("Secret", "betting-secrets") in {(d["kind"], d["metadata"]["name"]) for d in kind}
+
+
 @pytest.mark.parametrize("name", SOURCES)
 def test_every_pod_runs_locked_down(name: str) -> None:
     for workload in workloads(source(name)):

@@ -22,6 +22,7 @@ from betting.messages import EventCreated, EventUpdated, encode
 from betting.models import Bet, Event, EventCreate, EventUpdate
 from launcher import local
 from launcher.local.front import running_front
+from tests.apps import APPS
 from tests.conftest import Stack
 
 T = TypeVar("T")
@@ -355,6 +356,13 @@ def bet_maker_url(stack: Stack) -> Iterator[str]:
 def front_url(line_provider_url: str, bet_maker_url: str) -> Iterator[str]:
     """`make run`'s dev front before the two servers: the whole API at one address."""
     with running_front(local.free_port(), line_provider_url, bet_maker_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=list(APPS))
+def app_url(request: pytest.FixtureRequest, stack: Stack) -> Iterator[str]:
+    """Each HTTP server (tests/apps.py) as its own process, one after the other."""
+    with server_process(stack, request.param) as (_, url):
         yield url
 
 

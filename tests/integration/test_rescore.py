@@ -18,6 +18,7 @@ from betting.domain import (
     score_bet,
     settled_payout,
 )
+from betting.messages import BetScored
 from betting.models import Bet, Event
 from functions.bet_scorer.score import bets_to_rescore
 from tests.conftest import Stack
@@ -69,7 +70,10 @@ def test_the_scorer_and_the_rebase_settle_agree_on_the_bets_to_rescore(
     assert len(stale) == 15  # of each market's six states, one is already right
 
     with Session(get_engine()) as session:
-        scored = list(bets_to_rescore(session=session, event_id=event_id))
+        scored = [
+            BetScored.model_validate_json(record.value)
+            for record in bets_to_rescore(session=session, event_id=event_id)
+        ]
     assert {update.bet_id: update.state for update in scored} == stale
     assert len(scored) == len(stale)  # each bet once
     assert {update.version for update in scored} == {3}

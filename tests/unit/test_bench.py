@@ -31,10 +31,10 @@ def test_a_figure_without_a_finite_positive_value_or_baseline_was_not_produced()
 
 def test_a_run_missing_a_section_or_a_figure_is_reported() -> None:
     complete = Results()
-    complete.add(*(_figure(s, 1.0) for s in ("latency", "servers", "settlement", "memory")))
+    complete.add(*(_figure(s, 1.0) for s in ("latency", "gateway", "settlement", "memory")))
     assert missing(complete) == []
     partial = Results()
-    partial.add(_figure("latency", math.nan), _figure("servers", 1.0))
+    partial.add(_figure("latency", math.nan), _figure("gateway", 1.0))
     assert missing(partial) == ["latency: x", "no settlement figures", "no memory figures"]
 
 

@@ -3,6 +3,7 @@
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -12,11 +13,13 @@ from hypothesis import strategies as st
 from betting.domain import BetState, EventState, Score
 from betting.messages import (
     BetScored,
+    BetUpdate,
     EventCreated,
     EventUpdated,
     decode_bet_scored,
     decode_event,
     encode,
+    encode_bet_scored,
 )
 from betting.models import EventCreate, EventUpdate
 from tests.unit.strategies import FAST, event_create_body
@@ -30,7 +33,7 @@ UPDATE_VALUES: dict[str, Any] = {
     "team_2": "AZ",
     "event_date": "2030-06-02T18:00:00+00:00",
     "deadline": "2030-06-02T17:00:00+02:00",
-    "odds": {"team_1": 1.5, "team_2": "2.25", "draw": "3"},
+    "odds": {"team_1": Decimal("1.5"), "team_2": "2.25", "draw": "3"},  # 1.5: a JSON number
     "state": "active",
     "score": "2-1",
 }
@@ -141,12 +144,74 @@ def test_decoded_event_update_gives_domain_changes() -> None:
 # --- BetScored ----------------------------------------------------------------------------
 
 
+def _as_update(message: BetScored) -> BetUpdate:
+    return BetUpdate(
+        str(message.bet_id), str(message.event_id), message.state.value, message.version
+    )
+
+
 @pytest.mark.parametrize("state", list(BetState))
 def test_bet_scored_round_trips(state: BetState) -> None:
     message = BetScored(bet_id=uuid.uuid4(), event_id=uuid.uuid4(), state=state, version=42)
-    decoded = decode_bet_scored(encode(message))
-    assert decoded == message
+    assert decode_bet_scored(encode(message)) == _as_update(message)
     assert json.loads(encode(message))["state"] == state.value
+
+
+@FAST
+@given(
+    bet_id=st.uuids(),
+    event_id=st.uuids(),
+    state=st.sampled_from(BetState),
+    version=st.integers(min_value=0, max_value=2**63 - 1),
+)
+def test_the_scorers_encoding_is_a_valid_bet_scored(
+    bet_id: uuid.UUID, event_id: uuid.UUID, state: BetState, version: int
+) -> None:
+    raw = encode_bet_scored(str(bet_id), str(event_id), state, version)
+    message = BetScored.model_validate_json(raw)
+    assert message == BetScored(bet_id=bet_id, event_id=event_id, state=state, version=version)
+    assert decode_bet_scored(raw) == _as_update(message)
+
+
+# What the model refuses, the bet writer's decoder refuses (as ValueError, for the dead letters).
+INVALID_BET_SCORED: list[dict[str, Any]] = [
+    {"bet_id": "not-a-uuid"},
+    {"bet_id": 7},
+    {"event_id": None},
+    {"state": "won"},
+    {"state": ["win"]},
+    {"version": 1.5},
+    {"version": -1},
+    {"kind": "event_created"},
+    {"extra": 1},
+]
+
+
+@pytest.mark.parametrize("change", INVALID_BET_SCORED)
+def test_decode_bet_scored_refuses_what_the_model_refuses(change: dict[str, Any]) -> None:
+    document = json.loads(
+        encode(BetScored(bet_id=uuid.uuid4(), event_id=uuid.uuid4(), state=BetState.WIN, version=1))
+    )
+    raw = json.dumps(document | change).encode()
+    with pytest.raises(ValueError):
+        BetScored.model_validate_json(raw)
+    with pytest.raises(ValueError):
+        decode_bet_scored(raw)
+
+
+def test_decode_bet_scored_makes_another_spelling_of_a_bet_id_canonical() -> None:
+    bet_id, event_id = uuid.uuid4(), uuid.uuid4()
+    raw = encode_bet_scored(str(bet_id).upper(), event_id.hex, BetState.WIN, 1)
+    assert decode_bet_scored(raw) == BetUpdate(str(bet_id), str(event_id), "win", 1)
+
+
+def test_decode_bet_scored_rejects_a_missing_field() -> None:
+    document = json.loads(
+        encode(BetScored(bet_id=uuid.uuid4(), event_id=uuid.uuid4(), state=BetState.WIN, version=1))
+    )
+    del document["version"]
+    with pytest.raises(ValueError, match="version"):
+        decode_bet_scored(json.dumps(document).encode())
 
 
 def test_bet_scored_rejects_a_negative_version() -> None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import Dialect
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
+from betting import exact_json
 from betting.domain import (
     MAX_MONEY,
     NIL_NIL,
@@ -40,11 +41,11 @@ from tests.unit.strategies import FAST, event_create_body, make_facts, scores
 
 def _create(**overrides: Any) -> EventCreate:
     """Validate a `POST /events` body the way the line provider receives it: as JSON text."""
-    return EventCreate.model_validate_json(json.dumps(event_create_body(**overrides)))
+    return EventCreate.model_validate(exact_json.loads(json.dumps(event_create_body(**overrides))))
 
 
 def _update(body: dict[str, Any]) -> EventUpdate:
-    return EventUpdate.model_validate_json(json.dumps(body))
+    return EventUpdate.model_validate(exact_json.loads(json.dumps(body)))
 
 
 # --- EventCreate --------------------------------------------------------------------------
@@ -52,7 +53,7 @@ def _update(body: dict[str, Any]) -> EventUpdate:
 
 @pytest.mark.parametrize("field", ["event_date", "deadline"])
 def test_event_create_rejects_a_timestamp_without_utc_offset(field: str) -> None:
-    with pytest.raises(ValidationError, match="timezone"):
+    with pytest.raises(ValidationError, match="UTC offset"):
         _create(**{field: "2030-06-01T12:00:00"})
 
 
@@ -227,7 +228,7 @@ def test_event_update_rejects_unknown_state() -> None:
 
 
 def test_event_update_rejects_naive_timestamp() -> None:
-    with pytest.raises(ValidationError, match="timezone"):
+    with pytest.raises(ValidationError, match="UTC offset"):
         _update({"deadline": "2030-06-01T12:00:00"})
 
 
@@ -286,8 +287,8 @@ def test_a_score_value_is_taken_as_it_is_inside_the_program() -> None:
 
 
 def test_the_json_schema_gives_the_score_as_text_with_its_pattern() -> None:
-    expected = {"type": "string", "pattern": SCORE_PATTERN}
-    assert expected in EventUpdate.model_json_schema()["properties"]["score"]["anyOf"]
+    update = EventUpdate.model_json_schema()["properties"]["score"]
+    assert (update["type"], update["pattern"]) == ("string", SCORE_PATTERN)
     public = EventPublic.model_json_schema(mode="serialization")["properties"]["score"]
     assert (public["type"], public["pattern"]) == ("string", SCORE_PATTERN)
 
@@ -324,7 +325,7 @@ def test_the_score_column_refuses_anything_but_a_score() -> None:
 def _bet_create(**overrides: Any) -> BetCreate:
     body: dict[str, Any] = {"event_id": str(uuid.uuid4()), "market": "draw", "amount": "10"}
     body.update(overrides)
-    return BetCreate.model_validate_json(json.dumps(body))
+    return BetCreate.model_validate(exact_json.loads(json.dumps(body)))
 
 
 def test_bet_create_accepts_amount_and_sends_it_with_two_places() -> None:
@@ -366,17 +367,17 @@ def test_bet_create_rejects_odds_that_are_not_money(odds: Any) -> None:
 @pytest.mark.parametrize(("field", "value"), [("market", "team_1"), ("state", "win")])
 def test_bet_update_rejects_market_and_state(field: str, value: str) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        BetUpdate.model_validate_json(json.dumps({"amount": "5.00", field: value}))
+        BetUpdate.model_validate(exact_json.loads(json.dumps({"amount": "5.00", field: value})))
 
 
 def test_bet_update_accepts_a_new_amount() -> None:
-    assert BetUpdate.model_validate_json('{"amount": 7.5}').amount == Decimal("7.50")
+    assert BetUpdate.model_validate(exact_json.loads('{"amount": 7.5}')).amount == Decimal("7.50")
 
 
 @pytest.mark.parametrize("amount", [0, "1.001", -1])
 def test_bet_update_rejects_invalid_amount(amount: Any) -> None:
     with pytest.raises(ValidationError):
-        BetUpdate.model_validate_json(json.dumps({"amount": amount}))
+        BetUpdate.model_validate(exact_json.loads(json.dumps({"amount": amount})))
 
 
 def _bet_public(
