@@ -115,6 +115,8 @@ class Profiler:
             if not PY_SPY.exists():
                 raise SystemExit("PROFILE=1 needs py-spy in the virtualenv: `make venv`")
             directory.mkdir(parents=True, exist_ok=True)
+            for stale in directory.glob("*.txt"):  # raw stacks of an earlier run
+                stale.unlink()
 
     def phase(
         self, name: str, pids: dict[str, int], mode: Mode = "active"

@@ -1,6 +1,6 @@
 """Settlement: N bets of one event settled by the pipeline vs one `UPDATE` of a copy of them.
 
-The bets are inserted straight into Postgres, as the gateway stores them. Then the event is
+The bets are inserted straight into Postgres, as the bet maker stores them. Then the event is
 activated, scored twice and finished over HTTP; each step is timed from the `202` until every
 row has the state the step gives it. The baseline is the same change made by one `UPDATE` of
 a copy of the same rows with the same indexes, in the same run, just before the step.
@@ -19,6 +19,7 @@ from bench.memory import PeakRss, rss_mb
 from bench.profile import Profiler
 from bench.stack import FUNCTIONS, Stack
 from betting.auth import Role
+from betting.domain import BetState
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ STEPS: tuple[tuple[str, dict[str, str], str, str], ...] = (
     ("score 1-1", {"score": "1-1"}, "active", "1-1"),
     ("finish", {"state": "finished"}, "finished", "1-1"),
 )
-ALL_STATES = ("none", "winning", "losing", "win", "lose")
+ALL_STATES = tuple(state.value for state in BetState)
 # How often the rows are checked: often enough to time a 10k settlement, seldom enough that
 # checking 1M rows does not compete with the writer.
 POLL_S = (0.05, 0.5)

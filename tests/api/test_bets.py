@@ -63,53 +63,48 @@ def test_a_player_bets_at_the_events_current_odds(
     assert client.get(response.headers["location"], headers=player.headers).json() == bet
 
 
-def test_the_payout_is_rounded_down_to_the_cent(
-    client: TestClient, player: Caller, make_event: MakeEvent
+@pytest.mark.parametrize(
+    ("odds", "bet", "answered"),
+    [
+        pytest.param(
+            {"odds_draw": 1.33},
+            {"market": "draw", "amount": "10.01"},
+            ("10.01", "1.33", "13.31"),
+            id="payout-rounded-down-to-the-cent",
+        ),
+        pytest.param(
+            {"odds_team_1": 2},
+            {"market": "team_1", "amount": 10},
+            ("10.00", "2.00", "20.00"),
+            id="money-as-strings-with-two-places",
+        ),
+    ],
+)
+def test_money_is_answered_as_strings_and_the_payout_rounded_down(
+    client: TestClient,
+    player: Caller,
+    make_event: MakeEvent,
+    odds: dict[str, Any],
+    bet: dict[str, Any],
+    answered: tuple[str, str, str],
 ) -> None:
-    event = make_event(odds_draw=1.33)
+    event = make_event(**odds)
 
-    response = client.post(
-        "/bets",
-        json={"event_id": str(event.id), "market": "draw", "amount": "10.01"},
-        headers=player.headers,
-    )
+    response = client.post("/bets", json={"event_id": str(event.id), **bet}, headers=player.headers)
 
-    assert response.json()["potential_payout"] == "13.31"
+    shown = response.json()
+    assert (shown["amount"], shown["odds"], shown["potential_payout"]) == answered
 
 
-def test_money_is_answered_as_strings_with_two_places(
-    client: TestClient, player: Caller, make_event: MakeEvent
+@pytest.mark.parametrize("which", ["unknown", "deleted"])
+def test_betting_on_an_unknown_or_deleted_event_is_404(
+    client: TestClient, player: Caller, make_event: MakeEvent, which: str
 ) -> None:
-    event = make_event(odds_team_1=2)
+    event_id = uuid.uuid4() if which == "unknown" else make_event(deleted_at=datetime.now(UTC)).id
 
     response = client.post(
         "/bets",
-        json={"event_id": str(event.id), "market": "team_1", "amount": 10},
-        headers=player.headers,
-    )
-
-    bet = response.json()
-    assert (bet["amount"], bet["odds"], bet["potential_payout"]) == ("10.00", "2.00", "20.00")
-
-
-def test_betting_on_an_unknown_event_is_404(client: TestClient, player: Caller) -> None:
-    response = client.post(
-        "/bets",
-        json={"event_id": str(uuid.uuid4()), "market": "draw", "amount": "1"},
-        headers=player.headers,
-    )
-
-    assert response.status_code == 404
-
-
-def test_betting_on_a_deleted_event_is_404(
-    client: TestClient, player: Caller, make_event: MakeEvent
-) -> None:
-    event = make_event(deleted_at=datetime.now(UTC))
-
-    response = client.post(
-        "/bets",
-        json={"event_id": str(event.id), "market": "draw", "amount": "1"},
+        json={"event_id": str(event_id), "market": "draw", "amount": "1"},
         headers=player.headers,
     )
 
@@ -288,6 +283,13 @@ def test_a_bet_waits_for_an_odds_change_in_flight_and_is_then_refused_at_the_old
     assert count_bets(event_id=event.id) == 0
 
 
+def _assert_refused_as_another_request(response: httpx.Response, event_id: uuid.UUID) -> None:
+    """A reused Idempotency-Key with another body: 422 on the header, and no second bet."""
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert count_bets(event_id=event_id) == 1
+
+
 def test_the_odds_sent_are_part_of_what_an_idempotency_key_names(
     client: TestClient, player: Caller, make_event: MakeEvent
 ) -> None:
@@ -301,24 +303,7 @@ def test_the_odds_sent_are_part_of_what_an_idempotency_key_names(
 
     assert first.status_code == same.status_code == 201
     assert same.json()["id"] == first.json()["id"]
-    assert without.status_code == 422
-    assert without.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
-    assert count_bets(event_id=event.id) == 1
-
-
-def test_a_replay_with_odds_returns_the_bet_even_once_the_odds_have_moved(
-    client: TestClient, player: Caller, make_event: MakeEvent, edit_event: EditEvent
-) -> None:
-    event = make_event(odds_team_1=Decimal("1.85"))
-    headers = {**player.headers, "Idempotency-Key": f"odds-{uuid.uuid4()}"}
-    body = {"event_id": str(event.id), "market": "team_1", "amount": "5", "odds": "1.85"}
-    first = client.post("/bets", json=body, headers=headers)
-    edit_event(event.id, odds_team_1=Decimal("1.60"))
-
-    replay = client.post("/bets", json=body, headers=headers)
-
-    assert replay.status_code == 201
-    assert replay.json() == first.json()
+    _assert_refused_as_another_request(without, event.id)
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------
@@ -361,24 +346,35 @@ def test_the_same_key_with_another_body_is_422(
         "/bets", json={"event_id": str(event.id), "market": "draw", "amount": "6"}, headers=headers
     )
 
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
-    assert count_bets(event_id=event.id) == 1
+    _assert_refused_as_another_request(response, event.id)
 
 
-def test_a_replay_returns_the_bet_even_once_betting_has_closed(
-    client: TestClient, player: Caller, make_event: MakeEvent, edit_event: EditEvent
+@pytest.mark.parametrize(
+    ("sent", "change"),
+    [
+        ({"market": "team_1", "odds": "1.85"}, {"odds_team_1": Decimal("1.60")}),
+        ({"market": "draw"}, {"state": "active"}),
+    ],
+    ids=["the-odds-have-moved", "betting-has-closed"],
+)
+def test_a_replay_returns_the_bet_even_once_the_event_has_moved_on(
+    client: TestClient,
+    player: Caller,
+    make_event: MakeEvent,
+    edit_event: EditEvent,
+    sent: dict[str, str],
+    change: dict[str, Any],
 ) -> None:
-    event = make_event()
-    headers = {**player.headers, "Idempotency-Key": "retry-3"}
-    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    event = make_event(odds_team_1=Decimal("1.85"))
+    headers = {**player.headers, "Idempotency-Key": f"replay-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "amount": "5", **sent}
     first = client.post("/bets", json=body, headers=headers)
-    edit_event(event.id, state="active")
+    edit_event(event.id, **change)
 
     replay = client.post("/bets", json=body, headers=headers)
 
-    assert replay.status_code == 201
-    assert replay.json()["id"] == first.json()["id"]
+    assert first.status_code == replay.status_code == 201
+    assert replay.json() == first.json()
 
 
 def test_keys_belong_to_one_player(
@@ -567,23 +563,6 @@ def test_changing_the_amount_keeps_the_odds_and_recomputes_the_payout(
     assert changed["date_created"] == bet["date_created"]
 
 
-def test_changing_a_bet_once_the_event_has_started_is_409(
-    client: TestClient,
-    player: Caller,
-    make_event: MakeEvent,
-    make_bet: MakeBet,
-    edit_event: EditEvent,
-) -> None:
-    event = make_event()
-    bet = make_bet(event_id=str(event.id))
-    edit_event(event.id, state="active")
-
-    response = client.patch(f"/bets/{bet['id']}", json={"amount": "99"}, headers=player.headers)
-
-    assert response.status_code == 409
-    assert client.get(f"/bets/{bet['id']}", headers=player.headers).json()["amount"] == "10.00"
-
-
 @pytest.mark.parametrize(
     "body",
     [
@@ -637,21 +616,35 @@ def test_a_bet_is_withdrawn_while_the_event_is_open(
     assert client.delete(f"/bets/{bet['id']}", headers=player.headers).status_code == 404
 
 
-def test_withdrawing_a_bet_after_the_deadline_is_409(
+@pytest.mark.parametrize(
+    ("closing", "action"),
+    [
+        pytest.param({"state": "active"}, "change", id="change-once-started"),
+        pytest.param({"deadline": soon(seconds=-1)}, "withdraw", id="withdraw-after-deadline"),
+    ],
+)
+def test_changing_or_withdrawing_a_bet_once_betting_has_closed_is_409(
     client: TestClient,
     player: Caller,
     make_event: MakeEvent,
     make_bet: MakeBet,
     edit_event: EditEvent,
+    closing: dict[str, Any],
+    action: str,
 ) -> None:
     event = make_event()
     bet = make_bet(event_id=str(event.id))
-    edit_event(event.id, deadline=soon(seconds=-1))
+    edit_event(event.id, **closing)
+    url = f"/bets/{bet['id']}"
 
-    response = client.delete(f"/bets/{bet['id']}", headers=player.headers)
+    if action == "change":
+        response = client.patch(url, json={"amount": "99"}, headers=player.headers)
+    else:
+        response = client.delete(url, headers=player.headers)
 
     assert response.status_code == 409
-    assert count_bets(id=uuid.UUID(bet["id"])) == 1
+    # Still there, unchanged.
+    assert client.get(url, headers=player.headers).json()["amount"] == "10.00"
 
 
 # --- OpenAPI ------------------------------------------------------------------------------

@@ -93,11 +93,9 @@ class DevStack:
 @pytest.fixture
 def dev(stack: Stack) -> Iterator[DevStack]:
     running = DevStack(stack)
-    try:
-        yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.interrupt()
+    yield running  # pytest runs what follows whatever the test's outcome
+    if running.process is not None and running.process.poll() is None:
+        running.interrupt()
 
 
 def operator() -> dict[str, str]:
