@@ -22,6 +22,7 @@ from starlette.types import Lifespan
 from betting.domain import IllegalTransition, InvalidEvent, ScoreNotAllowed
 from betting.settings import get_settings
 from gateway import edge
+from gateway.async_db import UNAVAILABLE
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.routers.ops import ReadinessCheck, operations_router
@@ -68,6 +69,8 @@ EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
     Unprocessable: _unprocessable,
     OperationalError: _database_unavailable,
     PoolTimeout: _database_unavailable,
+    # The same outage met on an asynchronous connection (`gateway.async_db`).
+    **dict.fromkeys(UNAVAILABLE, _database_unavailable),
 }
 
 
