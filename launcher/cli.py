@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from betting import logs
 from betting.auth import Role, mint_token
 from betting.settings import UnsafeSettings, get_settings
 
@@ -148,10 +149,8 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--broker-port", type=int, default=9092)
             sub.add_argument("--data-dir", type=Path, help="where the local database lives")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
     # Dependencies' chatter that tells an operator nothing.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
