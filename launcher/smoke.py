@@ -11,7 +11,6 @@ host); in the image `betting smoke` runs it with tokens it mints itself (the cha
 
 import argparse
 import json
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -119,4 +118,4 @@ def play(api: Api, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
