@@ -1,5 +1,6 @@
 """Every manifest, rendered by the chart or built by kustomize, is valid Kubernetes (strict: no
-unknown field) or a valid KEDA resource, and every pod runs locked down."""
+unknown field) or a valid custom resource (KEDA, the Prometheus Operator, the Gateway API) by
+its CRD, and every pod runs locked down."""
 
 from functools import cache
 from typing import Any
@@ -15,6 +16,7 @@ from tests.deploy.sources import (
     Rendered,
     kustomize_source_names,
     platform_containers,
+    pod_labels,
     pod_spec,
     schemas_dir,
     source,
@@ -59,9 +61,13 @@ def crd_validators() -> dict[tuple[str, str], jsonschema.Draft7Validator]:
     return validators
 
 
+# API groups served by custom resources, validated against their CRDs in schemas_dir().
+CRD_GROUPS = ("keda.sh", "monitoring.coreos.com", "gateway.networking.k8s.io")
+
+
 def _validate(doc: Manifest, version: str) -> None:
     key = (doc["apiVersion"], doc["kind"])
-    if doc["apiVersion"].startswith("keda.sh/"):
+    if doc["apiVersion"].split("/")[0] in CRD_GROUPS:
         assert key in crd_validators(), f"no CRD schema for {key} in {schemas_dir()}"
         errors = sorted(crd_validators()[key].iter_errors(doc), key=lambda e: list(e.path))
         assert not errors, [f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors]
@@ -215,16 +221,19 @@ def test_only_what_must_talk_talks(name: str) -> None:
         # component: (egress ports besides DNS, ingress ports); the bet maker never the broker
         "line-provider": ({database_port, broker_port}, {8001}),
         "bet-maker": ({database_port}, {8002}),
-        "event-writer": ({database_port, broker_port}, set()),
-        "bet-scorer": ({database_port, broker_port}, set()),
-        "bet-writer": ({database_port, broker_port}, set()),
+        # Prometheus in to a function's metrics port (a server's /metrics is on its http port).
+        "event-writer": ({database_port, broker_port}, {9464}),
+        "bet-scorer": ({database_port, broker_port}, {9464}),
+        "bet-writer": ({database_port, broker_port}, {9464}),
+        # helm test's smoke match calls the two servers, nothing else.
+        "smoke-test": ({8001, 8002}, set()),
         "migrate": ({database_port}, set()),
         "topics": ({database_port, broker_port}, set()),
         "database": (set(), {5432}),
         "broker": (set(), {9092}),
     }
     for workload in workloads(rendered):
-        labels = workload["spec"]["template"]["metadata"]["labels"]
+        labels = pod_labels(workload)
         component = labels["app.kubernetes.io/component"]
         policies = _policies(rendered, labels)
         types = {t for p in policies for t in p["spec"]["policyTypes"]}
