@@ -160,12 +160,18 @@ def workloads(rendered: Rendered) -> list[Manifest]:
 
 
 def pod_spec(workload: Manifest) -> Manifest:
-    spec: Manifest = workload["spec"] if workload["kind"] == "Pod" else workload["spec"]["template"]["spec"]
+    spec: Manifest = (
+        workload["spec"] if workload["kind"] == "Pod" else workload["spec"]["template"]["spec"]
+    )
     return spec
 
 
 def pod_labels(workload: Manifest) -> dict[str, str]:
-    meta = workload["metadata"] if workload["kind"] == "Pod" else workload["spec"]["template"]["metadata"]
+    meta = (
+        workload["metadata"]
+        if workload["kind"] == "Pod"
+        else workload["spec"]["template"]["metadata"]
+    )
     labels: dict[str, str] = meta["labels"]
     return labels
 
