@@ -719,3 +719,11 @@ def test_the_dashboard_is_a_labelled_configmap_of_real_series() -> None:
     ):  # fmt: skip
         assert series in used, series
     assert not [d for d in source("chart-default").documents if d["kind"] == "ConfigMap"]
+
+
+@pytest.mark.parametrize("password", ["with space", "plus+sign", "s3cret/with@special:chars%"])
+def test_any_password_survives_the_database_url(password: str) -> None:
+    rendered = render_chart({"database": {"password": password}})
+    (secret,) = [d for d in yaml.safe_load_all(rendered["betting/templates/secret.yaml"]) if d]
+    url = make_url(base64.b64decode(secret["data"]["database-url"]).decode())
+    assert url.password == password

@@ -70,7 +70,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "betting.databaseUrl" -}}
 {{- $d := .Values.database }}
 {{- $auth := $d.user }}
-{{- if $d.password }}{{ $auth = printf "%s:%s" $d.user ($d.password | urlquery) }}{{ end }}
+{{- /* urlquery writes a space as "+", which a URL's user info reads as a plus: use %20. */}}
+{{- if $d.password }}{{ $auth = printf "%s:%s" $d.user ($d.password | urlquery | replace "+" "%20") }}{{ end }}
 {{- printf "postgresql+psycopg2://%s@%s:%d/%s" $auth $d.host (int $d.port) $d.name }}
 {{- end }}
 
