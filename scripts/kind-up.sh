@@ -75,6 +75,9 @@ token() { kubectl -n "$NAMESPACE" exec "deploy/$RELEASE-line-provider" -- bettin
 python3 launcher/smoke.py --api "http://127.0.0.1:$PORT" --bets-api "http://127.0.0.1:$BETS_PORT" \
   --operator-token "$(token operator)" --player-token "$(token player)"
 
+step "helm test: the same match from inside the cluster (betting smoke in a test pod)"
+helm test "$RELEASE" --namespace "$NAMESPACE" --timeout 10m --logs
+
 step "up"
 echo "  kubectl -n $NAMESPACE port-forward svc/$RELEASE-line-provider 8001:8000   then http://127.0.0.1:8001/docs"
 echo "  kubectl -n $NAMESPACE port-forward svc/$RELEASE-bet-maker 8002:8000       then http://127.0.0.1:8002/docs"
