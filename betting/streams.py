@@ -27,8 +27,10 @@ RETRY_AFTER_S = 3.0
 
 
 def build_app(group: str) -> Application:
-    """A Quix application for one function: at-least-once, from the log's beginning."""
+    """A Quix application for one function: at-least-once, from the log's beginning; its
+    metrics served on BETTING_METRICS_PORT (if set)."""
     settings = get_settings()
+    metrics.serve(settings.metrics_port)
     return Application(
         broker_address=settings.kafka_brokers,
         consumer_group=group + settings.consumer_group_suffix,
@@ -60,7 +62,6 @@ def _statistics_config() -> dict[str, Any]:
     if settings.heartbeat_file:
         callbacks.append(heartbeat_callback(settings.heartbeat_file, settings.stall_after_s))
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
         callbacks.append(metrics.statistics_callback())
     if not callbacks:
         return {}
