@@ -14,7 +14,7 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from betting import topics
+from betting import metrics, topics
 from betting.db import session_scope
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
@@ -29,9 +29,11 @@ RETRY_AFTER_S = 3.0
 
 
 def build_app(group: str) -> Application:
-    """A Quix application for one function: at-least-once, from the log's beginning, and
-    checkpointing as `_checkpoint_when_caught_up` says."""
+    """A Quix application for one function: at-least-once, from the log's beginning,
+    checkpointing as `_checkpoint_when_caught_up` says; its metrics served on
+    BETTING_METRICS_PORT (if set)."""
     settings = get_settings()
+    metrics.serve(settings.metrics_port)
     app = Application(
         broker_address=settings.kafka_brokers,
         consumer_group=group + settings.consumer_group_suffix,
@@ -51,11 +53,14 @@ def build_app(group: str) -> Application:
             # 100,000 messages, held a third of a million small records, ~250 MB, while the
             # bet writer worked through a 1M-bet settlement): a few batches' worth is enough.
             "queued.min.messages": PREFETCH_MESSAGES,
-            **_liveness_config(),
+            **_statistics_config(),
         },
         producer_extra_config={"acks": "all"},
         use_changelog_topics=False,
-        loglevel=logging.getLevelName(settings.log_level.upper()),
+        # JSON logs: Quix's records go to the root logger's handler (launcher/cli.py).
+        loglevel=None
+        if settings.log_format == "json"
+        else logging.getLevelName(settings.log_level.upper()),
     )
     _checkpoint_when_caught_up(app)
     return app
@@ -95,22 +100,31 @@ def _checkpoint_when_caught_up(app: Application) -> None:
     context.commit_checkpoint = commit_checkpoint  # type: ignore[method-assign]
 
 
-def _liveness_config() -> dict[str, Any]:
+def _statistics_config() -> dict[str, Any]:
+    """librdkafka's periodic statistics, for the heartbeat and the metrics, whichever is on."""
     settings = get_settings()
-    if not settings.heartbeat_file:
+    callbacks = []
+    if settings.heartbeat_file:
+        callbacks.append(heartbeat_callback(settings.heartbeat_file, settings.stall_after_s))
+    if settings.metrics_port:
+        callbacks.append(metrics.statistics_callback())
+    if not callbacks:
         return {}
-    return {
-        "statistics.interval.ms": STATS_INTERVAL_MS,
-        "stats_cb": heartbeat_callback(settings.heartbeat_file, settings.stall_after_s),
-    }
+
+    def on_stats(stats_json: str) -> None:
+        for callback in callbacks:
+            callback(stats_json)
+
+    return {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": on_stats}
 
 
 def declare_topic(app: Application, name: str, **serialization: Any) -> Topic:
-    """Declare `name` with the project's partition count and retention."""
+    """Declare `name` with the configured partition count and retention."""
+    wanted = topics.shape()
     config = TopicConfig(
-        num_partitions=topics.PARTITIONS,
-        replication_factor=topics.REPLICATION_FACTOR,
-        extra_config=dict(topics.TOPIC_CONFIG),
+        num_partitions=wanted.partitions,
+        replication_factor=wanted.replication_factor,
+        extra_config=dict(wanted.config),
     )
     return app.topic(name, config=config, **serialization)
 
@@ -231,6 +245,7 @@ class DatabaseSink(BatchingSink):
 
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
+        started = time.perf_counter()
         with retry_on_database_error(), session_scope() as session:
             rejected = self._apply(session=session, topic=batch.topic, records=records)
             # Dead letters are delivered before the transaction commits: a crash in between
@@ -238,6 +253,9 @@ class DatabaseSink(BatchingSink):
             for item in rejected:
                 self._dead_letters.send(item.record, item.reason)
             self._dead_letters.flush()
+        metrics.batch_written(
+            batch.topic, len(records), len(rejected), time.perf_counter() - started
+        )
         log.info(
             "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
             batch.topic,

@@ -2,7 +2,7 @@
 
 from quixstreams import message_context
 
-from betting import topics
+from betting import metrics, topics
 from betting.streams import build_app, declare_topic
 from functions.bet_scorer.publish import Publisher
 from functions.bet_scorer.score import Scorer
@@ -20,6 +20,7 @@ def main() -> None:
     def score(value: bytes | None) -> None:
         context = message_context()
         publisher.send_all(scorer(value, context.partition, context.offset))
+        metrics.records_processed(topics.EVENTS, 1)
 
     app.dataframe(events).update(score)
     try:

@@ -35,6 +35,8 @@ class Publisher:
                 "bootstrap.servers": get_settings().kafka_brokers,
                 "partitioner": "murmur2",
                 "acks": "all",
+                # `betting setup` creates the topics with their shape; never the broker.
+                "allow.auto.create.topics": False,
                 "on_delivery": self._delivered,
             }
         )
