@@ -8,6 +8,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -158,8 +159,9 @@ class Postgres:
         finally:
             conn.close()
 
-    def stop(self) -> None:
-        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; `mode="immediate"` stops it as a crash would (the fault tests)."""
+        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
 
 @dataclass
@@ -201,8 +203,18 @@ class Broker:
                     raise RuntimeError(f"the broker did not start on {self.address}") from None
                 time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            # A paused broker (the fault tests) must be resumed to act on SIGTERM.
+            self._process.send_signal(signal.SIGCONT)
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)
