@@ -194,10 +194,10 @@ class System:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def start_system(workdir: Path, **overrides: str) -> System:
-    """Postgres, the broker, setup, the servers and the functions, as `make run` starts them
+def new_system(workdir: Path, **overrides: str) -> System:
+    """Postgres, the broker, the servers and the functions, as `make run` starts them
     (development settings) but on free ports, with the test sessions' short consumer sessions
-    so a killed member's partitions move in seconds."""
+    so a killed member's partitions move in seconds; `start_system` starts them."""
     postgres = local.Postgres(workdir / "postgres", local.free_port(), durable=False)
     broker = local.Broker(local.free_port())
     ports = {name: local.free_port() for name in SERVERS}
@@ -221,7 +221,7 @@ def start_system(workdir: Path, **overrides: str) -> System:
         )
         for name in (*SERVERS, *FUNCTIONS)
     }
-    system = System(
+    return System(
         workdir=workdir,
         postgres=postgres,
         broker=broker,
@@ -230,14 +230,16 @@ def start_system(workdir: Path, **overrides: str) -> System:
         components=components,
         supervisor=Supervisor(components, workdir),
     )
-    postgres.start()
-    broker.start()
+
+
+def start_system(system: System) -> None:
+    system.postgres.start()
+    system.broker.start()
     system.setup()
-    for component in components.values():
+    for component in system.components.values():
         component.start()
     system.supervisor.start()
     system.wait_ready()
-    return system
 
 
 def stop_system(system: System) -> None:
@@ -246,7 +248,8 @@ def stop_system(system: System) -> None:
     for component in system.components.values():
         component.stop(timeout_s=10)
     system.broker.stop()  # resumes it first if a test left it paused
-    with contextlib.suppress(subprocess.CalledProcessError):  # a test left it stopped
+    # Stopped already by a test, or never started.
+    with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
         system.postgres.stop(mode="immediate")
 
 
@@ -256,14 +259,15 @@ def system(request: pytest.FixtureRequest) -> Iterator[System]:
     workdir = Path(tempfile.mkdtemp(prefix="betting-faults-", dir="/var/tmp"))
     workdir.chmod(0o755)  # the database server may run as another user (we may be root)
     overrides: dict[str, str] = getattr(request, "param", {})
-    system = None
+    system = new_system(workdir, **overrides)
+    failed = True
     try:
-        system = start_system(workdir, **overrides)
+        start_system(system)
+        failed = False
         yield system
     finally:
-        if system is not None:
-            stop_system(system)
-        failed = getattr(request.node, "failed", False)
+        stop_system(system)
+        failed = failed or getattr(request.node, "failed", False)
         if failed:
             print(f"\nthe system's logs are kept in {workdir}")
         else:

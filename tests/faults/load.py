@@ -1,0 +1,57 @@
+"""Event writes from a process of their own, so the test's own clients, whose latency is being
+measured, do not share an interpreter with fifty waiting threads. Light on purpose: a spawned
+process imports this module and nothing of the project."""
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+ODDS = {"team_1": "2.20", "team_2": "3.30", "draw": "3.10"}
+
+
+def event_writes_for(
+    url: str, event_id: str, headers: dict[str, str], writers: int, duration_s: float
+) -> list[tuple[str, float, int]]:
+    """`writers` operators writing at once for `duration_s`, each sending again as soon as it
+    is answered: half publish new events, half change `event_id`'s odds. Returns (kind, took,
+    status) per request; status 0 when no answer came."""
+    answers: list[tuple[str, float, int]] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + duration_s
+
+    def write(kind: str) -> None:
+        with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+            while time.monotonic() < stop_at:
+                sent = time.monotonic()
+                try:
+                    if kind == "POST /events":
+                        kickoff = datetime.now(UTC) + timedelta(hours=2)
+                        body = {
+                            "type": f"football-{uuid.uuid4().hex[:8]}",
+                            "team_1": "Ajax",
+                            "team_2": "PSV",
+                            "event_date": kickoff.isoformat(),
+                            "odds": ODDS,
+                        }
+                        status = client.post("/events", json=body).status_code
+                    else:
+                        status = client.patch(
+                            f"/events/{event_id}", json={"odds": ODDS}
+                        ).status_code
+                except httpx.HTTPError:
+                    status = 0
+                with lock:
+                    answers.append((kind, time.monotonic() - sent, status))
+
+    threads = [
+        threading.Thread(target=write, args=("POST /events" if n % 2 else "PATCH /events",))
+        for n in range(writers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
