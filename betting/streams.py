@@ -41,6 +41,9 @@ def build_app(group: str) -> Application:
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
+            # A topic made again (a broker that restarted empty, then `betting setup`) is
+            # joined within seconds, not after librdkafka's default five minutes.
+            "topic.metadata.refresh.interval.ms": topics.METADATA_REFRESH_MS,
             **_liveness_config(),
         },
         producer_extra_config={"acks": "all"},

@@ -14,7 +14,7 @@ REPLICATION_FACTOR = 1
 # Explicit retention: tansu reports only explicitly set configs, and Quix expects one.
 RETENTION_MS = str(7 * 24 * 3600 * 1000)
 TOPIC_CONFIG = {"retention.ms": RETENTION_MS}
-# How often the line provider's producer refreshes what it knows of its topic: one made again
+# How often the clients refresh what they know of their topics: one made again
 # (a broker that restarted empty, then `betting setup`) is seen within seconds, not after
 # librdkafka's default five minutes.
 METADATA_REFRESH_MS = 5000

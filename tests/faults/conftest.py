@@ -198,7 +198,8 @@ def new_system(workdir: Path, **overrides: str) -> System:
     """Postgres, the broker, the servers and the functions, as `make run` starts them
     (development settings) but on free ports, with the test sessions' short consumer sessions
     so a killed member's partitions move in seconds; `start_system` starts them."""
-    postgres = local.Postgres(workdir / "postgres", local.free_port(), durable=False)
+    # Durable, as `make run` and production run it: a crash must not lose a commit.
+    postgres = local.Postgres(workdir / "postgres", local.free_port())
     broker = local.Broker(local.free_port())
     ports = {name: local.free_port() for name in SERVERS}
     env = {

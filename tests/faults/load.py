@@ -20,11 +20,15 @@ def event_writes_for(
     status) per request; status 0 when no answer came."""
     answers: list[tuple[str, float, int]] = []
     lock = threading.Lock()
-    stop_at = time.monotonic() + duration_s
+    # Every client made before the first request: making one costs CPU that would count
+    # against the others' answers.
+    ready = threading.Barrier(writers + 1)
+    stop_at: list[float] = []
 
     def write(kind: str) -> None:
         with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
-            while time.monotonic() < stop_at:
+            ready.wait()
+            while time.monotonic() < stop_at[0]:
                 sent = time.monotonic()
                 try:
                     if kind == "POST /events":
@@ -52,6 +56,8 @@ def event_writes_for(
     ]
     for thread in threads:
         thread.start()
+    stop_at.append(time.monotonic() + duration_s)
+    ready.wait()
     for thread in threads:
         thread.join()
     return answers

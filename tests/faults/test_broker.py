@@ -90,7 +90,7 @@ def test_while_the_broker_is_gone_event_writes_fail_fast_bets_stay_fast_and_it_a
     pids = {name: component.pid for name, component in system.components.items()}
     readers = background(system, event_id)
     with readers.running():
-        time.sleep(5)
+        time.sleep(OUTAGE_S)  # the baseline, as long as the outage
         before = time.monotonic()
         with outage(system):
             down = time.monotonic()
@@ -129,10 +129,13 @@ def test_while_the_broker_is_gone_event_writes_fail_fast_bets_stay_fast_and_it_a
     assert max(took) <= EVENT_WRITE_503_WITHIN_S, lines[0]
     for name in ("GET /bets", "POST /bets", "GET /events"):
         assert {a.status for a in during[name]} <= {200, 201}, (name, summary(during[name]))
-        # 100 ms, or twice what the same calls took just before on this (shared) machine.
+        # 100 ms, or on a shared machine three times what the same calls took just before,
+        # whichever is more: the starvation this guards against (reads waiting behind writes
+        # that wait on the broker) costs a publish timeout, a second, not a noisy neighbour's
+        # few hundred milliseconds.
         normal_p99 = percentile([a.took_s for a in normal[name]], 0.99)
         p99 = percentile([a.took_s for a in during[name]], 0.99)
-        assert p99 <= max(READ_P99_S, 2 * normal_p99), (name, summary(during[name]))
+        assert p99 <= max(READ_P99_S, 3 * normal_p99), (name, summary(during[name]))
     readiness = during["line provider /readyz"]
     assert any(a.status == 503 for a in readiness), summary(readiness)
     assert back_after_s <= BACK_WITHIN_S
