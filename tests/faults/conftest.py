@@ -20,20 +20,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import psycopg2
 import pytest
-from sqlalchemy.engine import make_url
 
+from bench.settlement import insert_bets as bench_insert_bets
 from betting.auth import Role, mint_token
 from betting.liveness import heartbeat_age_s
 from betting.settings import get_settings
 from launcher import local
 from tests.conftest import TEST_SETTINGS
+from tests.integration.conftest import wait_for
 
 T = TypeVar("T")
 SERVERS = ("line-provider", "bet-maker")
@@ -46,16 +45,26 @@ FIRST_RESTART_S = 0.5
 MAX_RESTART_S = 8.0
 
 
-def wait_until(check: Callable[[], T | None], timeout_s: float, what: str) -> T:
-    """Poll `check` until it returns something truthy; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
-        time.sleep(0.1)
+class Background:
+    """A thread that runs `step` every so often until the `running()` block ends."""
+
+    def __init__(self, name: str, step: Callable[[], None], every_s: Callable[[], float]) -> None:
+        self._name, self._step, self._every_s = name, step, every_s
+        self._stop = threading.Event()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s()):
+            self._step()
 
 
 @dataclass
@@ -152,17 +161,7 @@ class System:
 
     def connect(self) -> Any:
         """A direct, autocommitting connection to the system's database."""
-        url = make_url(self.postgres.url)
-        conn = psycopg2.connect(
-            host=url.host,
-            port=url.port,
-            user=url.username,
-            password=url.password,
-            dbname=url.database,
-            connect_timeout=5,
-        )
-        conn.autocommit = True
-        return conn
+        return self.postgres.connect()
 
     def client(self, server: str, timeout_s: float = 10.0) -> httpx.Client:
         return httpx.Client(base_url=self.urls[server], timeout=timeout_s)
@@ -187,7 +186,7 @@ class System:
                 except httpx.HTTPError:
                     return False
 
-            wait_until(ready, timeout_s, f"the {name} to be ready")
+            wait_for(ready, timeout_s, f"the {name} to be ready")
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         path = self.workdir / f"{name}.log"
@@ -302,8 +301,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 # What the tests send.
 
-ODDS = {"team_1": "2.10", "team_2": "3.40", "draw": "3.00"}
-
 
 def operator() -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token('operator-faults', Role.OPERATOR)}"}
@@ -314,40 +311,15 @@ def player(name: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint_token(user, Role.PLAYER)}"}
 
 
-def event_body() -> dict[str, Any]:
-    kickoff = datetime.now(UTC) + timedelta(hours=2)
-    return {
-        "type": f"football-{uuid.uuid4().hex[:8]}",
-        "team_1": "Ajax",
-        "team_2": "PSV",
-        "event_date": kickoff.isoformat(),
-        "odds": ODDS,
-    }
-
-
-def insert_bets(conn: Any, event_id: str, count: int) -> None:
-    """`count` bets of 10.00 on the event, the three markets in turn, stored as the bet maker
-    stores them (straight into Postgres: placing millions over HTTP is not what is tested)."""
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            INSERT INTO bets (id, user_id, event_id, market, amount, odds, potential_payout,
-                              state, scored_version, date_created, updated_at)
-            SELECT gen_random_uuid(), 'fault-player-' || (g %% 1000), %(event)s, m.market,
-                   10.00, m.odds, trunc(10.00 * m.odds, 2), 'none', -1, now(), now()
-            FROM generate_series(0, %(count)s - 1) AS g
-            JOIN (VALUES (0, 'team_1', %(o1)s::numeric), (1, 'team_2', %(o2)s::numeric),
-                         (2, 'draw', %(od)s::numeric)) AS m(i, market, odds)
-              ON m.i = g %% 3
-            """,
-            {
-                "event": event_id,
-                "count": count,
-                "o1": ODDS["team_1"],
-                "o2": ODDS["team_2"],
-                "od": ODDS["draw"],
-            },
-        )
+def insert_bets(system: System, event_id: str, count: int) -> None:
+    """`count` bets on the event, stored as the bet maker stores them (straight into Postgres:
+    placing millions over HTTP is not what these tests are about)."""
+    conn = system.connect()
+    try:
+        with conn.cursor() as cur:
+            bench_insert_bets(cur, event_id, count)
+    finally:
+        conn.close()
 
 
 def random_pause(low_s: float, high_s: float) -> float:

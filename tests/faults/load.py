@@ -1,13 +1,12 @@
 """Event writes from a process of their own, so the test's own clients, whose latency is being
-measured, do not share an interpreter with fifty waiting threads. Light on purpose: a spawned
-process imports this module and nothing of the project."""
+measured, do not share an interpreter with fifty waiting threads."""
 
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 
 import httpx
+
+from bench.api import event_body
 
 ODDS = {"team_1": "2.20", "team_2": "3.30", "draw": "3.10"}
 
@@ -32,15 +31,7 @@ def event_writes_for(
                 sent = time.monotonic()
                 try:
                     if kind == "POST /events":
-                        kickoff = datetime.now(UTC) + timedelta(hours=2)
-                        body = {
-                            "type": f"football-{uuid.uuid4().hex[:8]}",
-                            "team_1": "Ajax",
-                            "team_2": "PSV",
-                            "event_date": kickoff.isoformat(),
-                            "odds": ODDS,
-                        }
-                        status = client.post("/events", json=body).status_code
+                        status = client.post("/events", json=event_body()).status_code
                     else:
                         status = client.patch(
                             f"/events/{event_id}", json={"odds": ODDS}

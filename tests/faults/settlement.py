@@ -3,10 +3,8 @@ the checks that every bet ended where the rules say: the event's changes are rec
 version they got, a sampler watches bets move while it runs, and the end state is checked row
 by row in Postgres."""
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import pairwise
@@ -15,8 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.api import event_body
 from betting.domain import BetState, EventState, Market, Score, score_bet
-from tests.faults.conftest import System, event_body, operator, wait_until
+from tests.faults.conftest import Background, System, operator
+from tests.integration.conftest import wait_for
 
 # Retried while the system is broken, as an operator would: a 503 (or no answer) is retried.
 RETRY_FOR_S = 120.0
@@ -118,7 +118,7 @@ class Match:
             row = self._query()
             return row if stored(row) else None
 
-        return wait_until(check, RETRY_FOR_S, f"event {self.event_id} {what}")
+        return wait_for(check, RETRY_FOR_S, f"event {self.event_id} {what}")
 
     @property
     def final(self) -> tuple[int, Facts]:
@@ -126,60 +126,47 @@ class Match:
         return version, self.facts[version]
 
 
-@dataclass
 class Sampler:
     """Reads the state and scored version of a sample of bets over and over while the test
     runs, and records every time one moved back: to an older scored version, out of a final
     state, or to a state its version's facts do not give (checked once the facts are known)."""
 
-    system: System
-    event_id: str
-    size: int = 1000
-    interval_s: float = 0.2
-    samples: int = 0
-    seen: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, system: System, event_id: str, size: int = 1000) -> None:
+        self.system, self.event_id, self.size = system, event_id, size
+        self.samples = 0
+        self.seen: dict[str, list[tuple[str, str, int]]] = {}
+        self._conn: Any = None
+        self._ids: list[str] = []
+        self.loop = Background("sampler", self._sample, lambda: 0.2)
 
-    @contextmanager
-    def running(self) -> Iterator["Sampler"]:
-        thread = threading.Thread(target=self._run, name="sampler", daemon=True)
-        thread.start()
+    def _sample(self) -> None:
         try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join()
-
-    def _run(self) -> None:
-        conn = None
-        while not self._stop.wait(self.interval_s):
-            try:
-                if conn is None:
-                    conn = self.system.connect()
-                    with conn.cursor() as cur:
-                        cur.execute(
-                            "SELECT id::text FROM bets WHERE event_id = %s ORDER BY random() "
-                            "LIMIT %s",
-                            (self.event_id, self.size),
-                        )
-                        ids = [row[0] for row in cur.fetchall()]
-                with conn.cursor() as cur:
+            if self._conn is None:
+                self._conn = self.system.connect()
+                with self._conn.cursor() as cur:
                     cur.execute(
-                        "SELECT id::text, market, state, scored_version FROM bets "
-                        "WHERE id = ANY(%s::uuid[])",
-                        (ids,),
+                        "SELECT id::text FROM bets WHERE event_id = %s ORDER BY random() LIMIT %s",
+                        (self.event_id, self.size),
                     )
-                    for bet_id, market, state, version in cur.fetchall():
-                        history = self.seen.setdefault(bet_id, [])
-                        if not history or history[-1][1:] != (state, version):
-                            history.append((market, state, version))
-                self.samples += 1
-            except Exception:  # the database may be down: sample again when it is back
-                if conn is not None:
-                    conn.close()
-                conn = None
-        if conn is not None:
-            conn.close()
+                    self._ids = [row[0] for row in cur.fetchall()]
+            with self._conn.cursor() as cur:
+                cur.execute(
+                    "SELECT id::text, market, state, scored_version FROM bets "
+                    "WHERE id = ANY(%s::uuid[])",
+                    (self._ids,),
+                )
+                for bet_id, market, state, version in cur.fetchall():
+                    history = self.seen.setdefault(bet_id, [])
+                    if not history or history[-1][1:] != (state, version):
+                        history.append((market, state, version))
+            self.samples += 1
+        except Exception:  # the database may be down: sample again when it is back
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
 
     def backward_moves(self, facts: dict[int, Facts]) -> list[str]:
         """Every observed change that was not a step forward, described."""

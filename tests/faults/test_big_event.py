@@ -31,12 +31,8 @@ def test_one_event_with_two_million_bets_settles_without_a_rebalance_or_a_probe_
 ) -> None:
     match = Match(system)
     event_id = match.publish()
-    conn = system.connect()
     started = time.monotonic()
-    try:
-        insert_bets(conn, event_id, BETS)
-    finally:
-        conn.close()
+    insert_bets(system, event_id, BETS)
     inserted_s = time.monotonic() - started
     steps = []
     for changes in ({"state": "active"}, {"state": "finished", "score": "1-0"}):

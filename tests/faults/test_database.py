@@ -42,11 +42,7 @@ def test_while_postgres_is_down_calls_answer_503_fast_and_afterwards_nothing_is_
     open_match, settled_match = Match(system), Match(system)
     open_event = open_match.publish()
     settled_event = settled_match.publish()
-    conn = system.connect()
-    try:
-        insert_bets(conn, settled_event, SETTLED_BETS)
-    finally:
-        conn.close()
+    insert_bets(system, settled_event, SETTLED_BETS)
     accepted: list[str] = []
     traffic = Traffic(system.urls, timeout_s=10)
     traffic.add("GET /bets", "bet-maker", get_bets)

@@ -4,18 +4,15 @@ payout the rules give, none is seen moving back, none accepted is left unscored.
 `make test`; 100k and 1M in `make soak`."""
 
 import random
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import pytest
 
 from tests.faults.conftest import (
     FUNCTIONS,
+    Background,
     System,
     insert_bets,
     player,
@@ -32,41 +29,29 @@ ALL = "all"
 pytestmark = pytest.mark.faults
 
 
-@dataclass
 class Killer:
     """SIGKILLs the functions at random moments: each in turn, then all three at once, and so
     on; the supervisor restarts them. Counts only kills of a process that was running."""
 
-    system: System
-    pause_s: tuple[float, float]
-    kills: Counter[str] = field(default_factory=Counter)
-    _stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, system: System, pause_s: tuple[float, float]) -> None:
+        self.system = system
+        self.kills: Counter[str] = Counter()
+        self._turn = 0
+        self.loop = Background("killer", self._kill, lambda: random_pause(*pause_s))
 
     @property
     def total(self) -> int:
         return sum(self.kills.values())
 
-    @contextmanager
-    def running(self) -> Iterator["Killer"]:
-        thread = threading.Thread(target=self._run, name="killer", daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self._stop.set()
-            thread.join()
-
-    def _run(self) -> None:
+    def _kill(self) -> None:
         targets = [*FUNCTIONS, ALL]
-        turn = 0
-        while not self._stop.wait(random_pause(*self.pause_s)):
-            target = targets[turn % len(targets)]
-            victims = FUNCTIONS if target == ALL else (target,)
-            if all(self.system.components[name].running() for name in victims):
-                for name in victims:
-                    self.system.supervisor.kill(name)
-                self.kills[target] += 1
-                turn += 1
+        target = targets[self._turn % len(targets)]
+        victims = FUNCTIONS if target == ALL else (target,)
+        if all(self.system.components[name].running() for name in victims):
+            for name in victims:
+                self.system.supervisor.kill(name)
+            self.kills[target] += 1
+            self._turn += 1
 
 
 def place_bets_over_http(system: System, event_id: str, count: int) -> list[str]:
@@ -110,17 +95,13 @@ def test_functions_sigkilled_during_settlement_still_settle_every_bet_right(
     random.seed(uuid.uuid4().int)
     match = Match(system)
     event_id = match.publish()
-    conn = system.connect()
-    try:
-        insert_bets(conn, event_id, bets - HTTP_BETS)
-    finally:
-        conn.close()
+    insert_bets(system, event_id, bets - HTTP_BETS)
     accepted = place_bets_over_http(system, event_id, HTTP_BETS)
     # Kills spaced so the restarted consumers get a few seconds of work done in between.
-    killer = Killer(system, pause_s=(2.0, 5.0) if bets <= 20_000 else (3.0, 20.0))
+    killer = Killer(system, pause_s=(4.0, 8.0) if bets <= 20_000 else (5.0, 20.0))
     sampler = Sampler(system, event_id)
     started = time.monotonic()
-    with sampler.running(), killer.running():
+    with sampler.loop.running(), killer.loop.running():
         for number, changes in enumerate(MATCH, start=1):
             match.change(changes)
             # At least one kill lands between changes, so they fall all through the settlement.

@@ -13,7 +13,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.faults.conftest import System, event_body, operator, player
+from bench.api import event_body
+from tests.faults.conftest import System, operator, player
 
 T = TypeVar("T")
 # A call: given a client of the right server, send one request.
