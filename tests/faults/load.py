@@ -52,3 +52,7 @@ def event_writes_for(
     for thread in threads:
         thread.join()
     return answers
+
+
+def warm() -> None:
+    """Nothing: calling it makes a worker process import this module (and the project)."""

@@ -15,6 +15,7 @@ import httpx
 
 from bench.api import event_body
 from tests.faults.conftest import System, operator, player
+from tests.faults.load import warm
 
 T = TypeVar("T")
 # A call: given a client of the right server, send one request.
@@ -100,12 +101,14 @@ def summary(answers: list[Answer]) -> str:
     )
 
 
-def in_another_process(function: Callable[..., T], *args: Any) -> T:
-    """Run `function(*args)` in a fresh Python process (spawned: nothing of this one's threads
-    is inherited) and return its result."""
+@contextmanager
+def another_process() -> Iterator[Any]:
+    """A fresh Python process (spawned: nothing of this one's threads is inherited) to run calls
+    in (`pool.apply(function, args)`); it has imported `tests.faults.load` before it is handed
+    over, so that CPU is not spent while a test measures."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        result: T = pool.apply(function, args)
-        return result
+        pool.apply(warm)
+        yield pool
 
 
 # The calls the fault tests send.
