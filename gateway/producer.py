@@ -80,8 +80,9 @@ class EventPublisher:
             # Retries then keep each partition's order, which per-event order relies on.
             "enable.idempotence": True,
             "linger.ms": 1,
-            # Only `betting setup` creates topics (rule 8): a producer asking a broker that
-            # auto-creates (tansu does, with 4 partitions) must not create the events topic.
+            # Never let the broker create a missing topic (with its default partition count)
+            # on our metadata request: `betting setup` creates the topics with their
+            # partitions; until it has, publishing fails with a 503.
             "allow.auto.create.topics": False,
             "topic.metadata.refresh.interval.ms": topics.METADATA_REFRESH_MS,
             # librdkafka fails the delivery itself when the broker stays silent this long.
