@@ -77,13 +77,17 @@ def test_while_postgres_is_down_calls_answer_503_fast_and_afterwards_nothing_is_
     finally:
         conn.close()
     during = {name: traffic.between(name, down, up) for name in traffic.answers}
+    # A placement under way when the server died may have committed without its answer
+    # getting out: the player saw a 503, and the Idempotency-Key is how they find out.
+    unknown = [a for a in traffic.between("POST /bets", 0, down) if a.status != 201]
     lines = [f"[postgres stopped {up - down:.1f} s] while it was down:"]
     lines += [f"  {name}: {summary(answers)}" for name, answers in during.items()]
     lines.append(
         f"  both servers ready {ready_after_s:.1f} s after it was back; the match settled "
         f"{settled_after_s:.1f} s after ({outcome.bets:,} bets, {outcome.by_state}); "
         f"{len(accepted)} bets accepted over HTTP, {found} of them stored, {stored} on the "
-        f"event; restarts {dict(system.supervisor.restarts)}"
+        f"event ({len(unknown)} placements answered 503 as it went down); "
+        f"restarts {dict(system.supervisor.restarts)}"
     )
     report("\n".join(lines))
 
@@ -98,6 +102,7 @@ def test_while_postgres_is_down_calls_answer_503_fast_and_afterwards_nothing_is_
         assert not slow, (name, "sent that long after the stop, took", slow)
     for name in ("bet maker /readyz", "line provider /readyz"):
         assert any(a.status == 503 for a in during[name]), (name, summary(during[name]))
-    assert found == len(accepted) == stored
+    assert found == len(accepted)  # none lost
+    assert len(accepted) <= stored <= len(accepted) + len(unknown)
     assert (outcome.wrong_state, outcome.wrong_version, outcome.wrong_payout) == (0, 0, 0)
     assert outcome.bets == SETTLED_BETS
