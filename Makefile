@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-unit check fmt token bench clean
+.PHONY: help venv run test soak test-unit check fmt token bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ run: $(STAMP) ## Run the whole system locally: Postgres, broker, both servers (a
 test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory deploy-check
+
+soak: $(STAMP) ## The long fault tests: SIGKILLs during 100k- and 1M-bet settlements, one event of 2M bets (about an hour)
+	$(BIN)/python -m pytest tests/faults -m soak -s $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run only the unit tests (no servers)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -39,7 +39,7 @@ TARGET_RATIO = 3.0
 RSS_LIMIT_MB = 250.0
 
 
-def _insert_bets(cur: Any, event_id: str, count: int) -> None:
+def insert_bets(cur: Any, event_id: str, count: int) -> None:
     """`count` bets spread over the three markets and 1,000 players, as placed at the odds."""
     cur.execute(
         """
@@ -136,7 +136,7 @@ def settle(
     try:
         with conn.cursor() as cur:
             started = time.monotonic()
-            _insert_bets(cur, event_id, count)
+            insert_bets(cur, event_id, count)
             cur.execute("VACUUM ANALYZE bets")
             baseline.copy_bets(cur, COPY, event_id)
             log.info(

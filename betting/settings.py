@@ -39,7 +39,9 @@ class Settings(BaseSettings):
     line_provider_port: int = Field(default=8001, ge=1, le=65535)
     bet_maker_port: int = Field(default=8002, ge=1, le=65535)
     # How long the line provider waits for the broker to acknowledge an event before a 503.
-    publish_timeout_s: float = Field(default=10.0, gt=0)
+    # Short: an operator is waiting, and a broker that has not answered in a second is in
+    # trouble (its acks take milliseconds); a 503 within 2 s of the request is the promise.
+    publish_timeout_s: float = Field(default=1.0, gt=0)
     auth_secret: str = DEV_AUTH_SECRET
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How often a function checkpoints: flushes its sink and commits offsets. Short, so a

@@ -53,6 +53,9 @@ def build_app(group: str) -> Application:
             # 100,000 messages, held a third of a million small records, ~250 MB, while the
             # bet writer worked through a 1M-bet settlement): a few batches' worth is enough.
             "queued.min.messages": PREFETCH_MESSAGES,
+            # A topic made again (a broker that restarted empty, then `betting setup`) is
+            # joined within seconds, not after librdkafka's default five minutes.
+            "topic.metadata.refresh.interval.ms": topics.METADATA_REFRESH_MS,
             **_statistics_config(),
         },
         producer_extra_config={"acks": "all"},

@@ -11,6 +11,10 @@ log = logging.getLogger(__name__)
 
 EVENTS = "events.taxonomy"
 BETS = "bets.state"
+# How often the clients refresh what they know of their topics: one made again
+# (a broker that restarted empty, then `betting setup`) is seen within seconds, not after
+# librdkafka's default five minutes.
+METADATA_REFRESH_MS = 5000
 # The default partition count (BETTING_TOPIC_PARTITIONS), as local stacks and tests create it.
 PARTITIONS: int = Settings.model_fields["topic_partitions"].default
 

@@ -26,8 +26,14 @@ TEST_SETTINGS = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """`integration` marks exactly the tests that need the session's servers (pyproject.toml)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`integration` marks exactly the tests that need the session's servers (pyproject.toml).
+    `soak` tests run only when `-m` asks for them (`make soak`): they take an hour."""
+    if "soak" not in (config.option.markexpr or ""):
+        soak = [item for item in items if item.get_closest_marker("soak") is not None]
+        if soak:
+            config.hook.pytest_deselected(items=soak)
+            items[:] = [item for item in items if item.get_closest_marker("soak") is None]
     for item in items:
         # fixturenames is the whole closure: a test that reaches `stack` through another
         # fixture (`client`, `functions`, ...) needs the servers as much as one that names it.

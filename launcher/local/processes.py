@@ -9,8 +9,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+class OwnProcess:
+    """What a wrapper of one child process (`_process`) tells about it."""
+
+    _process: subprocess.Popen[bytes] | None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+
 @dataclass
-class Component:
+class Component(OwnProcess):
     """One of the system's processes (`betting <command>`), started in its own session."""
 
     command: str
@@ -28,14 +42,6 @@ class Component:
             start_new_session=True,
         )
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def signal(self, signum: int) -> None:
         if self.running():

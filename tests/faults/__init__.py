@@ -1,0 +1,1 @@
+"""Fault injection: the system's own processes killed, paused and cut off while it works."""
