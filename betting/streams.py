@@ -95,6 +95,18 @@ class Rejected:
     reason: str
 
 
+def try_decode(decode: Callable[[bytes | None], M], raw: bytes | None) -> M | str:
+    """`decode(raw)`, or why it failed.
+
+    Whatever the decoder raises (a validation error, an overflow, a recursion limit) the
+    message is bad, never the process: a crash would read it again at every restart.
+    """
+    try:
+        return decode(raw)
+    except Exception as exc:
+        return f"unparseable message: {type(exc).__name__}: {exc}"
+
+
 def decode_all(
     records: list[LogRecord], decode: Callable[[bytes | None], M]
 ) -> tuple[list[tuple[LogRecord, M]], list[Rejected]]:
@@ -102,10 +114,11 @@ def decode_all(
     parsed: list[tuple[LogRecord, M]] = []
     rejected: list[Rejected] = []
     for record in records:
-        try:
-            parsed.append((record, decode(record.value)))
-        except ValueError as exc:
-            rejected.append(Rejected(record, f"unparseable message: {exc}"))
+        result = try_decode(decode, record.value)
+        if isinstance(result, str):
+            rejected.append(Rejected(record, result))
+        else:
+            parsed.append((record, result))
     return parsed, rejected
 
 

@@ -17,6 +17,7 @@ from betting.domain import moves_bets
 from betting.messages import EventUpdated, decode_event, encode_bet_scored
 from betting.models import Bet, Event, LogProgress
 from betting.settings import get_settings
+from betting.streams import try_decode
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +131,10 @@ class Scorer:
         self._progress = ProgressWatcher(get_settings().scorer_wait_timeout_s)
 
     def __call__(self, value: bytes | None, partition: int, offset: int) -> Iterator[ScoredBet]:
-        try:
-            message = decode_event(value)
-        except ValueError:
+        message = try_decode(decode_event, value)
+        if isinstance(message, str):
             # The event writer dead-letters it; nothing here can score it.
-            log.info("skipping unparseable %s[%d]@%d", topics.EVENTS, partition, offset)
+            log.info("skipping %s[%d]@%d: %s", topics.EVENTS, partition, offset, message)
             return
         # A new event has no bets yet; an update moves them only if it sends a scoring input.
         if not isinstance(message, EventUpdated) or not moves_bets(
