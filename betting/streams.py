@@ -1,7 +1,7 @@
 """What the three stream functions share: the application, the topics, dead letters."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -25,9 +25,17 @@ M = TypeVar("M")
 RETRY_AFTER_S = 3.0
 
 
-def build_app(group: str) -> Application:
-    """A Quix application for one function: at-least-once, from the log's beginning."""
+def build_app(group: str, uses: Sequence[str]) -> Application:
+    """A Quix application for one function: at-least-once, from the log's beginning.
+
+    Exits with a message naming the topic unless each of `uses` exists with the declared
+    partition count: neither Quix nor the broker may create one (docs/DESIGN.md, rule 8).
+    """
     settings = get_settings()
+    try:
+        topics.check_topics(settings.kafka_brokers, uses)
+    except topics.TopicsNotReady as error:
+        raise SystemExit(f"{group}: {error}") from None
     return Application(
         broker_address=settings.kafka_brokers,
         consumer_group=group + settings.consumer_group_suffix,
@@ -37,13 +45,15 @@ def build_app(group: str) -> Application:
         # An idle poll must not hold a due checkpoint back longer than the interval itself.
         consumer_poll_timeout=min(settings.commit_interval_s, 1.0),
         processing_guarantee="at-least-once",
+        auto_create_topics=False,
         consumer_extra_config={
+            "allow.auto.create.topics": False,
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
             **_liveness_config(),
         },
-        producer_extra_config={"acks": "all"},
+        producer_extra_config={"acks": "all", "allow.auto.create.topics": False},
         use_changelog_topics=False,
         loglevel=logging.getLevelName(settings.log_level.upper()),
     )
@@ -218,7 +228,7 @@ class DatabaseSink(BatchingSink):
 def run_writer(group: str, topic: str, apply: ApplyBatch) -> None:
     """Run a function that applies `topic` to the database in batches (both writers): the
     records go to a `DatabaseSink` over `apply`, what it rejects to the dead-letter topic."""
-    app = build_app(group)
+    app = build_app(group, uses=(topic, topics.dlq(topic)))
     source = declare_topic(app, topic, value_deserializer="bytes")
     app.dataframe(source).sink(DatabaseSink(apply, DeadLetters(app, topic, group)))
     app.run()

@@ -1,8 +1,10 @@
 """Topic names and their configuration, and the one place that creates them."""
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,48 @@ class ConsumerGroups:
 GROUPS = ConsumerGroups()
 
 
+class TopicsNotReady(Exception):
+    """A topic a component needs is missing or has the wrong partition count; `str(error)`
+    names it and what was expected."""
+
+
+def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
+    """Raise `TopicsNotReady` unless every topic in `names` exists with `PARTITIONS` partitions.
+
+    Nothing creates a topic implicitly (docs/DESIGN.md, rule 8): a component that found its
+    topic missing and went on would wait on, or write to, a log nobody set up.
+    """
+    # Listing every topic never asks the broker to create one (naming one may, on some).
+    try:
+        metadata = AdminClient({"bootstrap.servers": brokers}).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TopicsNotReady(f"cannot list the topics at {brokers}: {exc}") from exc
+    problems = []
+    for name in names:
+        topic = metadata.topics.get(name)
+        if topic is None or topic.error is not None:
+            problems.append(
+                f"topic {name} does not exist (expected {PARTITIONS} partitions); "
+                "`betting setup` creates it"
+            )
+        elif len(topic.partitions) != PARTITIONS:
+            problems.append(
+                f"topic {name} has {len(topic.partitions)} partitions, expected {PARTITIONS}; "
+                "recreate it with that many (`betting setup` creates a missing one)"
+            )
+    if problems:
+        raise TopicsNotReady("; ".join(problems))
+
+
 def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
-    """Create any missing topic with `PARTITIONS` partitions; return the ones created."""
+    """Create any missing topic with `PARTITIONS` partitions; return the ones created.
+
+    Raises `TopicsNotReady` if one that exists has another partition count."""
     admin = AdminClient({"bootstrap.servers": brokers})
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [name for name in ALL_TOPICS if name not in existing]
     if not missing:
+        check_topics(brokers, ALL_TOPICS, timeout_s)
         return set()
     futures = admin.create_topics(
         [
@@ -57,4 +95,5 @@ def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     log.info("created topics: %s", ", ".join(sorted(created)))
+    check_topics(brokers, ALL_TOPICS, timeout_s)
     return created

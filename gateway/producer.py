@@ -41,6 +41,9 @@ class EventPublisher:
                 # Retries then keep each partition's order, which per-event order relies on.
                 "enable.idempotence": True,
                 "linger.ms": 1,
+                # librdkafka's producers would otherwise ask the broker to create a topic they
+                # name (publishing, or the readiness check's metadata request): rule 8.
+                "allow.auto.create.topics": False,
                 # librdkafka fails the delivery itself when the broker stays silent this long.
                 "message.timeout.ms": int(timeout_s * 1000),
                 # librdkafka's own log lines go through ours (forwarded by `poll`).

@@ -18,7 +18,7 @@ class _Encoded(Serializer):
 
 
 def main() -> None:
-    app = build_app(topics.GROUPS.bet_scorer)
+    app = build_app(topics.GROUPS.bet_scorer, uses=(topics.EVENTS, topics.BETS))
     events = declare_topic(app, topics.EVENTS, value_deserializer="bytes")
     bets = declare_topic(app, topics.BETS, key_serializer="str", value_serializer=_Encoded())
     scorer = Scorer()
