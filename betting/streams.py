@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from betting import topics
-from betting.db import session_scope
+from betting.db import adopt_log, log_is, session_scope
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M")
 # After a database error, the sink pauses its partitions this long, then replays the batch.
 RETRY_AFTER_S = 3.0
+# After rebasing for a new log, the sink has its batch read again this soon.
+NEW_LOG_RETRY_S = 0.1
 
 
 def build_app(group: str, uses: Sequence[str]) -> Application:
@@ -197,9 +199,18 @@ def _is_transient(exc: DBAPIError) -> bool:
     return code in {"40001", "40P01"} or code is None or str(code).startswith("08")
 
 
+class NewLog(Exception):
+    """The topic is a new incarnation: the stored positions must be rebased first."""
+
+
 class DatabaseSink(BatchingSink):
     """Applies a partition's batch in one transaction at the checkpoint, before its offsets
-    are committed; what must not be applied goes to the dead-letter topic."""
+    are committed; what must not be applied goes to the dead-letter topic.
+
+    A batch is applied only while the store's positions come from the incarnation of the
+    topic the broker has now (docs/DESIGN.md, rule 8). When the topic is new, the sink
+    rebases the store and has the batch read again, from where the checkpoint began.
+    """
 
     def __init__(self, apply: ApplyBatch, dead_letters: DeadLetters) -> None:
         super().__init__()
@@ -208,13 +219,24 @@ class DatabaseSink(BatchingSink):
 
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
-        with retry_on_database_error(), session_scope() as session:
-            rejected = self._apply(session=session, topic=batch.topic, records=records)
-            # Dead letters are delivered before the transaction commits: a crash in between
-            # replays the batch, which dead-letters them again rather than losing them.
-            for item in rejected:
-                self._dead_letters.send(item.record, item.reason)
-            self._dead_letters.flush()
+        try:
+            incarnation = topics.incarnation(get_settings().kafka_brokers, batch.topic)
+        except topics.TopicsNotReady as exc:
+            log.warning("cannot tell the log's incarnation, retrying: %s", exc)
+            raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
+        try:
+            with retry_on_database_error(), session_scope() as session:
+                if not log_is(session, batch.topic, incarnation):
+                    raise NewLog
+                rejected = self._apply(session=session, topic=batch.topic, records=records)
+                # Dead letters are delivered before the transaction commits: a crash in
+                # between replays the batch, which dead-letters them again rather than
+                # losing them.
+                for item in rejected:
+                    self._dead_letters.send(item.record, item.reason)
+                self._dead_letters.flush()
+        except NewLog:
+            self._start_over(batch.topic, incarnation)
         log.info(
             "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
             batch.topic,
@@ -224,10 +246,20 @@ class DatabaseSink(BatchingSink):
             len(rejected),
         )
 
+    def _start_over(self, topic: str, incarnation: str) -> None:
+        with retry_on_database_error(), session_scope() as session:
+            adopt_log(session, topic, incarnation, rebase_unknown=True)
+        log.warning(
+            "%s is a new log (%s): stored positions rebased, reading again", topic, incarnation
+        )
+        # Read the batch again: its records may be the old log's, fetched before the change.
+        raise SinkBackpressureError(retry_after=NEW_LOG_RETRY_S)
+
 
 def run_writer(group: str, topic: str, apply: ApplyBatch) -> None:
     """Run a function that applies `topic` to the database in batches (both writers): the
     records go to a `DatabaseSink` over `apply`, what it rejects to the dead-letter topic."""
+
     app = build_app(group, uses=(topic, topics.dlq(topic)))
     source = declare_topic(app, topic, value_deserializer="bytes")
     app.dataframe(source).sink(DatabaseSink(apply, DeadLetters(app, topic, group)))

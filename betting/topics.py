@@ -3,8 +3,9 @@
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,37 @@ def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) ->
             )
     if problems:
         raise TopicsNotReady("; ".join(problems))
+
+
+UNKNOWN_INCARNATION = "unknown"
+"""What `incarnation` answers for a broker that gives topics no id: recreations go unseen."""
+_NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # the all-zero id, as confluent-kafka prints it
+
+
+@lru_cache
+def _admin(brokers: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": brokers})
+
+
+def incarnation(brokers: str, topic: str, timeout_s: float = 10.0) -> str:
+    """Which incarnation of `topic` the broker has now: its topic id (Kafka's KIP-516), a new
+    one each time the topic is created; raises `TopicsNotReady` if it cannot tell.
+
+    Offsets are positions in one incarnation; the stores record which (docs/DESIGN.md, rule 8).
+    """
+    try:
+        [future] = (
+            _admin(brokers)
+            .describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
+            .values()
+        )
+        topic_id = str(future.result(timeout=timeout_s).topic_id)
+    except Exception as exc:  # KafkaException, or the future's own timeout
+        raise TopicsNotReady(f"cannot describe topic {topic}: {exc}") from exc
+    if topic_id in ("", "None", _NO_TOPIC_ID):
+        log.warning("the broker gives %s no topic id: a recreated topic goes unseen", topic)
+        return UNKNOWN_INCARNATION
+    return topic_id
 
 
 def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
