@@ -70,17 +70,15 @@ def session_scope() -> Iterator[Session]:
         yield session
 
 
-def rebase_versions(session: Session) -> None:
-    """Forget the positions in `events.taxonomy` recorded in the database.
+def rebase_versions(session: Session, topic: str) -> None:
+    """Forget the positions in `topic` (the events' log) recorded in the database.
 
     Run when that topic is a new incarnation: its offsets restart at 0, so the versions
     remembered from the old log would make every new message look stale.
     """
     session.execute(text("UPDATE events SET version = -1, score_version = -1"))
     session.execute(text("UPDATE bets SET scored_version = -1"))
-    from betting.topics import EVENTS  # see `rebases`
-
-    session.execute(delete(LogProgress).where(col(LogProgress.topic) == EVENTS))
+    session.execute(delete(LogProgress).where(col(LogProgress.topic) == topic))
     settle_lost_updates(session)
 
 
@@ -88,15 +86,6 @@ def settle_lost_updates(session: Session) -> None:
     """Give every bet the state its event says: updates still in the old log are gone."""
     for event in session.exec(select(Event).where(col(Event.state) != EventState.CREATED.value)):
         settle_bets(session, event.id, event.to_facts())
-
-
-def rebases() -> dict[str, Callable[[Session], None]]:
-    """What a new incarnation of each topic makes the store forget (docs/DESIGN.md, "The
-    rebase")."""
-    # Imported here: the topics module brings the Kafka client, which the bet maker never loads.
-    from betting import topics
-
-    return {topics.EVENTS: rebase_versions, topics.BETS: settle_lost_updates}
 
 
 def log_is(session: Session, topic: str, incarnation: str) -> bool:
@@ -110,7 +99,14 @@ def log_is(session: Session, topic: str, incarnation: str) -> bool:
     return stored == incarnation
 
 
-def adopt_log(session: Session, topic: str, incarnation: str, *, rebase_unknown: bool) -> bool:
+def adopt_log(
+    session: Session,
+    topic: str,
+    incarnation: str,
+    *,
+    rebase: Callable[[Session], None],
+    rebase_unknown: bool,
+) -> bool:
     """Record that positions in `topic` now come from `incarnation`, rebasing first unless
     they already did; return whether it rebased.
 
@@ -123,7 +119,7 @@ def adopt_log(session: Session, topic: str, incarnation: str, *, rebase_unknown:
         return False
     rebased = stored is not None or rebase_unknown
     if rebased:
-        rebases()[topic](session)
+        rebase(session)
     values = {"topic": topic, "incarnation": incarnation, "recorded_at": func.now()}
     statement = pg_insert(LogIncarnation).values(values)
     session.execute(

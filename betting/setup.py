@@ -11,7 +11,8 @@ from alembic import command
 from alembic.config import Config
 
 from betting import topics
-from betting.db import adopt_log, rebases, session_scope
+from betting.db import session_scope
+from betting.incarnations import REBASES, adopt
 from betting.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,9 @@ def prepare() -> set[str]:
     migrate()
     brokers = get_settings().kafka_brokers
     created = topics.ensure_topics(brokers)
-    for topic in rebases():
+    for topic in REBASES:
         incarnation = topics.incarnation(brokers, topic)
         with session_scope() as session:
-            if adopt_log(session, topic, incarnation, rebase_unknown=topic in created):
+            if adopt(session, topic, incarnation, rebase_unknown=topic in created):
                 log.info("new %s log: stored positions rebased", topic)
     return created

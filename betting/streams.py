@@ -1,6 +1,7 @@
 """What the three stream functions share: the application, the topics, dead letters."""
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from betting import topics
-from betting.db import adopt_log, log_is, session_scope
+from betting import metrics, topics
+from betting.db import log_is, session_scope
+from betting.incarnations import adopt
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
@@ -28,9 +30,10 @@ NEW_LOG_RETRY_S = 0.1
 
 
 def build_app(group: str, uses: Sequence[str]) -> Application:
-    """A Quix application for one function: at-least-once, from the log's beginning.
+    """A Quix application for one function: at-least-once, from the log's beginning; its
+    metrics served on BETTING_METRICS_PORT (if set).
 
-    Exits with a message naming the topic unless each of `uses` exists with the declared
+    Exits with a message naming the topic unless each of `uses` exists with the configured
     partition count: neither Quix nor the broker may create one (docs/DESIGN.md, rule 8).
     """
     settings = get_settings()
@@ -38,6 +41,7 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
         topics.check_topics(settings.kafka_brokers, uses)
     except topics.TopicsNotReady as error:
         raise SystemExit(f"{group}: {error}") from None
+    metrics.serve(settings.metrics_port)
     return Application(
         broker_address=settings.kafka_brokers,
         consumer_group=group + settings.consumer_group_suffix,
@@ -53,30 +57,42 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
-            **_liveness_config(),
+            **_statistics_config(),
         },
         producer_extra_config={"acks": "all", "allow.auto.create.topics": False},
         use_changelog_topics=False,
-        loglevel=logging.getLevelName(settings.log_level.upper()),
+        # JSON logs: Quix's records go to the root logger's handler (launcher/cli.py).
+        loglevel=None
+        if settings.log_format == "json"
+        else logging.getLevelName(settings.log_level.upper()),
     )
 
 
-def _liveness_config() -> dict[str, Any]:
+def _statistics_config() -> dict[str, Any]:
+    """librdkafka's periodic statistics, for the heartbeat and the metrics, whichever is on."""
     settings = get_settings()
-    if not settings.heartbeat_file:
+    callbacks = []
+    if settings.heartbeat_file:
+        callbacks.append(heartbeat_callback(settings.heartbeat_file, settings.stall_after_s))
+    if settings.metrics_port:
+        callbacks.append(metrics.statistics_callback())
+    if not callbacks:
         return {}
-    return {
-        "statistics.interval.ms": STATS_INTERVAL_MS,
-        "stats_cb": heartbeat_callback(settings.heartbeat_file, settings.stall_after_s),
-    }
+
+    def on_stats(stats_json: str) -> None:
+        for callback in callbacks:
+            callback(stats_json)
+
+    return {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": on_stats}
 
 
 def declare_topic(app: Application, name: str, **serialization: Any) -> Topic:
-    """Declare `name` with the project's partition count and retention."""
+    """Declare `name` with the configured partition count and retention."""
+    wanted = topics.shape()
     config = TopicConfig(
-        num_partitions=topics.PARTITIONS,
-        replication_factor=topics.REPLICATION_FACTOR,
-        extra_config=dict(topics.TOPIC_CONFIG),
+        num_partitions=wanted.partitions,
+        replication_factor=wanted.replication_factor,
+        extra_config=dict(wanted.config),
     )
     return app.topic(name, config=config, **serialization)
 
@@ -219,6 +235,7 @@ class DatabaseSink(BatchingSink):
 
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
+        started = time.perf_counter()
         try:
             incarnation = topics.incarnation(get_settings().kafka_brokers, batch.topic)
         except topics.TopicsNotReady as exc:
@@ -237,6 +254,9 @@ class DatabaseSink(BatchingSink):
                 self._dead_letters.flush()
         except NewLog:
             self._start_over(batch.topic, incarnation)
+        metrics.batch_written(
+            batch.topic, len(records), len(rejected), time.perf_counter() - started
+        )
         log.info(
             "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
             batch.topic,
@@ -248,7 +268,7 @@ class DatabaseSink(BatchingSink):
 
     def _start_over(self, topic: str, incarnation: str) -> None:
         with retry_on_database_error(), session_scope() as session:
-            adopt_log(session, topic, incarnation, rebase_unknown=True)
+            adopt(session, topic, incarnation, rebase_unknown=True)
         log.warning(
             "%s is a new log (%s): stored positions rebased, reading again", topic, incarnation
         )

@@ -8,15 +8,34 @@ from functools import lru_cache
 from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from betting.settings import Settings, get_settings
+
 log = logging.getLogger(__name__)
 
 EVENTS = "events.taxonomy"
 BETS = "bets.state"
-PARTITIONS = 3
-REPLICATION_FACTOR = 1
-# Explicit retention: tansu reports only explicitly set configs, and Quix expects one.
-RETENTION_MS = str(7 * 24 * 3600 * 1000)
-TOPIC_CONFIG = {"retention.ms": RETENTION_MS}
+# The default partition count (BETTING_TOPIC_PARTITIONS), as local stacks and tests create it.
+PARTITIONS: int = Settings.model_fields["topic_partitions"].default
+
+
+@dataclass(frozen=True)
+class TopicShape:
+    """How every topic is created: partitions, replication factor, retention."""
+
+    partitions: int
+    replication_factor: int
+    # Explicit retention: tansu reports only explicitly set configs, and Quix expects one.
+    config: dict[str, str]
+
+
+def shape() -> TopicShape:
+    """The topics' shape from the settings (BETTING_TOPIC_*)."""
+    settings = get_settings()
+    return TopicShape(
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+        config={"retention.ms": str(settings.topic_retention_ms)},
+    )
 
 
 def dlq(topic: str) -> str:
@@ -43,7 +62,8 @@ class TopicsNotReady(Exception):
 
 
 def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
-    """Raise `TopicsNotReady` unless every topic in `names` exists with `PARTITIONS` partitions.
+    """Raise `TopicsNotReady` unless every topic in `names` exists with the configured
+    partition count (BETTING_TOPIC_PARTITIONS).
 
     Nothing creates a topic implicitly (docs/DESIGN.md, rule 8): a component that found its
     topic missing and went on would wait on, or write to, a log nobody set up.
@@ -53,17 +73,18 @@ def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) ->
         metadata = AdminClient({"bootstrap.servers": brokers}).list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise TopicsNotReady(f"cannot list the topics at {brokers}: {exc}") from exc
+    partitions = shape().partitions
     problems = []
     for name in names:
         topic = metadata.topics.get(name)
         if topic is None or topic.error is not None:
             problems.append(
-                f"topic {name} does not exist (expected {PARTITIONS} partitions); "
+                f"topic {name} does not exist (expected {partitions} partitions); "
                 "`betting setup` creates it"
             )
-        elif len(topic.partitions) != PARTITIONS:
+        elif len(topic.partitions) != partitions:
             problems.append(
-                f"topic {name} has {len(topic.partitions)} partitions, expected {PARTITIONS}; "
+                f"topic {name} has {len(topic.partitions)} partitions, expected {partitions}; "
                 "recreate it with that many (`betting setup` creates a missing one)"
             )
     if problems:
@@ -102,7 +123,7 @@ def incarnation(brokers: str, topic: str, timeout_s: float = 10.0) -> str:
 
 
 def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
-    """Create any missing topic with `PARTITIONS` partitions; return the ones created.
+    """Create any missing topic with the configured shape; return the ones created.
 
     Raises `TopicsNotReady` if one that exists has another partition count."""
     admin = AdminClient({"bootstrap.servers": brokers})
@@ -111,9 +132,10 @@ def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
     if not missing:
         check_topics(brokers, ALL_TOPICS, timeout_s)
         return set()
+    wanted = shape()
     futures = admin.create_topics(
         [
-            NewTopic(name, PARTITIONS, REPLICATION_FACTOR, config=dict(TOPIC_CONFIG))
+            NewTopic(name, wanted.partitions, wanted.replication_factor, config=wanted.config)
             for name in missing
         ],
         operation_timeout=timeout_s,

@@ -41,11 +41,12 @@ class EventPublisher:
                 # Retries then keep each partition's order, which per-event order relies on.
                 "enable.idempotence": True,
                 "linger.ms": 1,
-                # librdkafka's producers would otherwise ask the broker to create a topic they
-                # name (publishing, or the readiness check's metadata request): rule 8.
-                "allow.auto.create.topics": False,
                 # librdkafka fails the delivery itself when the broker stays silent this long.
                 "message.timeout.ms": int(timeout_s * 1000),
+                # Never let the broker create a missing topic (with its default of one
+                # partition) on our metadata request: `betting setup` creates the topics with
+                # their partitions; until it has, publishing fails with a 503.
+                "allow.auto.create.topics": False,
                 # librdkafka's own log lines go through ours (forwarded by `poll`).
                 "logger": log,
             }

@@ -58,7 +58,7 @@ class System:
     def create_topics_by_hand(self) -> None:
         """As an operator would with the broker's own tools: `betting setup` is not involved."""
         new = [
-            NewTopic(name, topics.PARTITIONS, 1, config=dict(topics.TOPIC_CONFIG))
+            NewTopic(name, topics.PARTITIONS, 1, config=topics.shape().config)
             for name in topics.ALL_TOPICS
         ]
         for future in self.admin.create_topics(new).values():

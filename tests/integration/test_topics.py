@@ -2,19 +2,14 @@
 broker without its topics, or with a topic of the wrong partition count, exits with a message
 naming the topic and the count it expects, and the broker is left as it was."""
 
-import asyncio
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from betting import topics
-from betting.messages import EventUpdated
-from betting.models import EventUpdate
-from gateway.producer import BrokerUnavailable, EventPublisher
 from launcher import local
 from tests.conftest import Stack
 
@@ -69,7 +64,7 @@ def test_a_component_started_with_a_topic_of_the_wrong_partition_count_exits(
 ) -> None:
     admin = AdminClient({"bootstrap.servers": empty_broker.address})
     futures = admin.create_topics(
-        [NewTopic(name, 1, 1, config=dict(topics.TOPIC_CONFIG)) for name in topics.ALL_TOPICS]
+        [NewTopic(name, 1, 1, config=topics.shape().config) for name in topics.ALL_TOPICS]
     )
     for future in futures.values():
         future.result(timeout=10)
@@ -78,21 +73,3 @@ def test_a_component_started_with_a_topic_of_the_wrong_partition_count_exits(
 
     assert f"has 1 partitions, expected {topics.PARTITIONS}" in output, output[-2000:]
     assert _topics(empty_broker) == dict.fromkeys(topics.ALL_TOPICS, 1)
-
-
-def test_the_line_providers_producer_creates_no_topic(
-    stack: Stack, empty_broker: local.Broker
-) -> None:
-    publisher = EventPublisher(empty_broker.address, timeout_s=2)
-    message = EventUpdated(
-        event_id=uuid.uuid4(), sent_at=datetime.now(UTC), changes=EventUpdate(state="active")
-    )
-    try:
-        with pytest.raises(BrokerUnavailable):
-            publisher.ping()
-        with pytest.raises(BrokerUnavailable):
-            asyncio.run(publisher.publish(message))
-    finally:
-        publisher.close(timeout_s=1)
-
-    assert _topics(empty_broker) == {}
