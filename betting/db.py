@@ -1,7 +1,7 @@
 """The database engine, sessions, and the few statements several components share."""
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
@@ -22,6 +22,7 @@ from sqlalchemy import (
     cast,
     column,
     create_engine,
+    delete,
     func,
     insert,
     inspect,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import Text
 from sqlmodel import Session, col, select
 
@@ -42,7 +44,7 @@ from betting.domain import (
     Settlement,
     score_bet,
 )
-from betting.models import Bet, BetChange, Event
+from betting.models import Bet, BetChange, Event, LogIncarnation, LogProgress
 from betting.settings import get_settings
 
 # The event writer notifies this channel when it records progress; the scorer listens on it.
@@ -68,22 +70,65 @@ def session_scope() -> Iterator[Session]:
         yield session
 
 
-def rebase_versions(session: Session) -> None:
-    """Forget the log positions recorded in the database.
+def rebase_versions(session: Session, topic: str) -> None:
+    """Forget the positions in `topic` (the events' log) recorded in the database.
 
-    Called when the events topic has just been created: its offsets restart at 0, so the
-    versions remembered from the old log would make every new message look stale.
+    Run when that topic is a new incarnation: its offsets restart at 0, so the versions
+    remembered from the old log would make every new message look stale.
     """
     session.execute(text("UPDATE events SET version = -1, score_version = -1"))
     session.execute(text("UPDATE bets SET scored_version = -1"))
-    session.execute(text("DELETE FROM log_progress"))
-    _settle_lost_updates(session)
+    session.execute(delete(LogProgress).where(col(LogProgress.topic) == topic))
+    settle_lost_updates(session)
 
 
-def _settle_lost_updates(session: Session) -> None:
+def settle_lost_updates(session: Session) -> None:
     """Give every bet the state its event says: updates still in the old log are gone."""
     for event in session.exec(select(Event).where(col(Event.state) != EventState.CREATED.value)):
         settle_bets(session, event.id, event.to_facts())
+
+
+def log_is(session: Session, topic: str, incarnation: str) -> bool:
+    """Whether the stored positions in `topic` come from `incarnation`; if so, no rebase can
+    run until this transaction ends (the row is held FOR SHARE)."""
+    stored = session.exec(
+        select(LogIncarnation.incarnation)
+        .where(col(LogIncarnation.topic) == topic)
+        .with_for_update(read=True)
+    ).first()
+    return stored == incarnation
+
+
+def adopt_log(
+    session: Session,
+    topic: str,
+    incarnation: str,
+    *,
+    rebase: Callable[[Session], None],
+    rebase_unknown: bool,
+) -> bool:
+    """Record that positions in `topic` now come from `incarnation`, rebasing first unless
+    they already did; return whether it rebased.
+
+    With none recorded (a database older than this record), `rebase_unknown` says whether the
+    log is new: `betting setup` knows whether it just created the topic, a function does not
+    and rebases, which costs a settle but never skips a message.
+    """
+    stored = session.get(LogIncarnation, topic, with_for_update=True)
+    if stored is not None and stored.incarnation == incarnation:
+        return False
+    rebased = stored is not None or rebase_unknown
+    if rebased:
+        rebase(session)
+    values = {"topic": topic, "incarnation": incarnation, "recorded_at": func.now()}
+    statement = pg_insert(LogIncarnation).values(values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["topic"],
+            set_={"incarnation": incarnation, "recorded_at": func.now()},
+        )
+    )
+    return rebased
 
 
 class StaleBets(NamedTuple):

@@ -255,8 +255,8 @@ def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts
     """Return the event after `changes`, or raise the rule they break.
 
     A finished or cancelled event is final. State moves only along `LEGAL_TRANSITIONS`. The
-    score may change while the event is active, and together with the move that starts or
-    ends it; never together with a cancellation.
+    score changes only on an event that is active (rule 4), also in the move that finishes it;
+    never on a created event, whatever move comes with it, nor with a cancellation.
     """
     unknown = set(changes) - FACT_FIELDS
     if unknown:
@@ -266,8 +266,11 @@ def apply_changes(current: EventFacts, changes: Mapping[str, Any]) -> EventFacts
     new_state = EventState(changes.get("state", current.state))
     check_transition(current.state, new_state)
     new_score = changes.get("score", current.score)
-    if new_score != current.score and new_state not in SCORED_STATES:
-        raise ScoreNotAllowed(f"the score of a {new_state} event cannot change")
+    if new_score != current.score:
+        if new_state not in SCORED_STATES:
+            raise ScoreNotAllowed(f"the score of a {new_state} event cannot change")
+        if current.state is not EventState.ACTIVE:
+            raise ScoreNotAllowed(f"the score of a {current.state} event cannot change")
     updated = dataclasses.replace(current, **{**changes, "state": new_state})
     check_event(updated)
     return updated

@@ -37,6 +37,10 @@ EventMessage = Annotated[EventCreated | EventUpdated, Field(discriminator="kind"
 event_message = TypeAdapter[EventCreated | EventUpdated](EventMessage)
 
 
+MAX_VERSION = 2**63 - 1
+"""The largest log position a version column (bigint) holds."""
+
+
 class BetScored(Message):
     """A bet's new state, computed from the event's state and score at `version`."""
 
@@ -44,7 +48,8 @@ class BetScored(Message):
     bet_id: uuid.UUID
     event_id: uuid.UUID
     state: BetState
-    version: int = Field(ge=0)
+    # A Postgres bigint: a larger one could never be stored, so it is a bad message.
+    version: int = Field(ge=0, le=MAX_VERSION)
 
 
 # `BetScored` as the scorer writes one per bet, without building the model: it is the hot loop

@@ -570,12 +570,18 @@ class IdempotencyKey(SQLModel, table=True):
     """A player's `Idempotency-Key` and the bet it created."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        # Withdrawing a bet finds its key by the bet; the purge finds expired keys by age.
+        Index("ix_idempotency_keys_bet_id", "bet_id"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
 
     user_id: str = Field(primary_key=True, sa_type=String(255))
     key: str = Field(primary_key=True, sa_type=String(255))
     request_hash: str = Field(sa_type=String(64))
-    bet_id: uuid.UUID = Field(
-        sa_column=Column(ForeignKey("bets.id", ondelete="CASCADE"), nullable=False)
+    # Kept when the bet is withdrawn (then null): a replay must not place a second bet.
+    bet_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("bets.id", ondelete="SET NULL"), nullable=True)
     )
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
 
@@ -588,6 +594,17 @@ class LogProgress(SQLModel, table=True):
     topic: str = Field(primary_key=True, sa_type=String(255))
     partition: int = Field(primary_key=True)
     applied_offset: int = Field(sa_type=BigInteger)
+
+
+class LogIncarnation(SQLModel, table=True):
+    """Which incarnation of a topic the stored log positions come from (docs/DESIGN.md, rule 8):
+    the broker's id of the topic, new each time the topic is created."""
+
+    __tablename__ = "log_incarnations"
+
+    topic: str = Field(primary_key=True, sa_type=String(255))
+    incarnation: str = Field(sa_type=String(64))
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
 
 
 # --- Shared -------------------------------------------------------------------------------

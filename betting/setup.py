@@ -11,7 +11,8 @@ from alembic import command
 from alembic.config import Config
 
 from betting import topics
-from betting.db import rebase_versions, session_scope
+from betting.db import session_scope
+from betting.incarnations import REBASES, adopt
 from betting.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,14 @@ def migrate() -> None:
 
 
 def prepare() -> set[str]:
-    """Migrate, create the topics, and rebase the stored versions if the log is new."""
+    """Migrate, create the topics, and record which incarnation of each log the stored
+    positions come from, rebasing them for a new one (docs/DESIGN.md, rule 8)."""
     migrate()
-    created = topics.ensure_topics(get_settings().kafka_brokers)
-    if topics.EVENTS in created:
+    brokers = get_settings().kafka_brokers
+    created = topics.ensure_topics(brokers)
+    for topic in REBASES:
+        incarnation = topics.incarnation(brokers, topic)
         with session_scope() as session:
-            rebase_versions(session)
-        log.info("new %s log: stored versions rebased", topics.EVENTS)
+            if adopt(session, topic, incarnation, rebase_unknown=topic in created):
+                log.info("new %s log: stored positions rebased", topic)
     return created

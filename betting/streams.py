@@ -2,7 +2,7 @@
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -15,7 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from betting import metrics, topics
-from betting.db import session_scope
+from betting.db import log_is, session_scope
+from betting.incarnations import adopt
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
@@ -26,13 +27,23 @@ M = TypeVar("M")
 PREFETCH_MESSAGES = 10_000
 # After a database error, the sink pauses its partitions this long, then replays the batch.
 RETRY_AFTER_S = 3.0
+# After rebasing for a new log, the sink has its batch read again this soon.
+NEW_LOG_RETRY_S = 0.1
 
 
-def build_app(group: str) -> Application:
+def build_app(group: str, uses: Sequence[str]) -> Application:
     """A Quix application for one function: at-least-once, from the log's beginning,
     checkpointing as `_checkpoint_when_caught_up` says; its metrics served on
-    BETTING_METRICS_PORT (if set)."""
+    BETTING_METRICS_PORT (if set).
+
+    Exits with a message naming the topic unless each of `uses` exists with the configured
+    partition count: neither Quix nor the broker may create one (docs/DESIGN.md, rule 8).
+    """
     settings = get_settings()
+    try:
+        topics.check_topics(settings.kafka_brokers, uses)
+    except topics.TopicsNotReady as error:
+        raise SystemExit(f"{group}: {error}") from None
     metrics.serve(settings.metrics_port)
     app = Application(
         broker_address=settings.kafka_brokers,
@@ -45,7 +56,9 @@ def build_app(group: str) -> Application:
         # finding out adds little to a change's latency.
         consumer_poll_timeout=min(settings.commit_interval_s / 4, 1.0),
         processing_guarantee="at-least-once",
+        auto_create_topics=False,
         consumer_extra_config={
+            "allow.auto.create.topics": False,
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
@@ -58,7 +71,7 @@ def build_app(group: str) -> Application:
             "topic.metadata.refresh.interval.ms": topics.METADATA_REFRESH_MS,
             **_statistics_config(),
         },
-        producer_extra_config={"acks": "all"},
+        producer_extra_config={"acks": "all", "allow.auto.create.topics": False},
         use_changelog_topics=False,
         # JSON logs: Quix's records go to the root logger's handler (launcher/cli.py).
         loglevel=None
@@ -158,6 +171,18 @@ class Rejected:
     reason: str
 
 
+def try_decode(decode: Callable[[bytes | None], M], raw: bytes | None) -> M | str:
+    """`decode(raw)`, or why it failed.
+
+    Whatever the decoder raises (a validation error, an overflow, a recursion limit) the
+    message is bad, never the process: a crash would read it again at every restart.
+    """
+    try:
+        return decode(raw)
+    except Exception as exc:
+        return f"unparseable message: {type(exc).__name__}: {exc}"
+
+
 def decode_all(
     records: list[LogRecord], decode: Callable[[bytes | None], M]
 ) -> tuple[list[tuple[LogRecord, M]], list[Rejected]]:
@@ -165,10 +190,11 @@ def decode_all(
     parsed: list[tuple[LogRecord, M]] = []
     rejected: list[Rejected] = []
     for record in records:
-        try:
-            parsed.append((record, decode(record.value)))
-        except ValueError as exc:
-            rejected.append(Rejected(record, f"unparseable message: {exc}"))
+        result = try_decode(decode, record.value)
+        if isinstance(result, str):
+            rejected.append(Rejected(record, result))
+        else:
+            parsed.append((record, result))
     return parsed, rejected
 
 
@@ -237,9 +263,18 @@ def _is_transient(exc: DBAPIError) -> bool:
     return code in {"40001", "40P01"} or code is None or str(code).startswith("08")
 
 
+class NewLog(Exception):
+    """The topic is a new incarnation: the stored positions must be rebased first."""
+
+
 class DatabaseSink(BatchingSink):
     """Applies a partition's batch in one transaction at the checkpoint, before its offsets
-    are committed; what must not be applied goes to the dead-letter topic."""
+    are committed; what must not be applied goes to the dead-letter topic.
+
+    A batch is applied only while the store's positions come from the incarnation of the
+    topic the broker has now (docs/DESIGN.md, rule 8). When the topic is new, the sink
+    rebases the store and has the batch read again, from where the checkpoint began.
+    """
 
     def __init__(self, apply: ApplyBatch, dead_letters: DeadLetters) -> None:
         super().__init__()
@@ -249,13 +284,24 @@ class DatabaseSink(BatchingSink):
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
         started = time.perf_counter()
-        with retry_on_database_error(), session_scope() as session:
-            rejected = self._apply(session=session, topic=batch.topic, records=records)
-            # Dead letters are delivered before the transaction commits: a crash in between
-            # replays the batch, which dead-letters them again rather than losing them.
-            for item in rejected:
-                self._dead_letters.send(item.record, item.reason)
-            self._dead_letters.flush()
+        try:
+            incarnation = topics.incarnation(get_settings().kafka_brokers, batch.topic)
+        except topics.TopicsNotReady as exc:
+            log.warning("cannot tell the log's incarnation, retrying: %s", exc)
+            raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
+        try:
+            with retry_on_database_error(), session_scope() as session:
+                if not log_is(session, batch.topic, incarnation):
+                    raise NewLog
+                rejected = self._apply(session=session, topic=batch.topic, records=records)
+                # Dead letters are delivered before the transaction commits: a crash in
+                # between replays the batch, which dead-letters them again rather than
+                # losing them.
+                for item in rejected:
+                    self._dead_letters.send(item.record, item.reason)
+                self._dead_letters.flush()
+        except NewLog:
+            self._start_over(batch.topic, incarnation)
         metrics.batch_written(
             batch.topic, len(records), len(rejected), time.perf_counter() - started
         )
@@ -268,11 +314,21 @@ class DatabaseSink(BatchingSink):
             len(rejected),
         )
 
+    def _start_over(self, topic: str, incarnation: str) -> None:
+        with retry_on_database_error(), session_scope() as session:
+            adopt(session, topic, incarnation, rebase_unknown=True)
+        log.warning(
+            "%s is a new log (%s): stored positions rebased, reading again", topic, incarnation
+        )
+        # Read the batch again: its records may be the old log's, fetched before the change.
+        raise SinkBackpressureError(retry_after=NEW_LOG_RETRY_S)
+
 
 def run_writer(group: str, topic: str, apply: ApplyBatch) -> None:
     """Run a function that applies `topic` to the database in batches (both writers): the
     records go to a `DatabaseSink` over `apply`, what it rejects to the dead-letter topic."""
-    app = build_app(group)
+
+    app = build_app(group, uses=(topic, topics.dlq(topic)))
     source = declare_topic(app, topic, value_deserializer="bytes")
     app.dataframe(source).sink(DatabaseSink(apply, DeadLetters(app, topic, group)))
     app.run()

@@ -1,8 +1,11 @@
 """Topic names and their configuration, and the one place that creates them."""
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from betting.settings import Settings, get_settings
@@ -57,12 +60,81 @@ class ConsumerGroups:
 GROUPS = ConsumerGroups()
 
 
+class TopicsNotReady(Exception):
+    """A topic a component needs is missing or has the wrong partition count; `str(error)`
+    names it and what was expected."""
+
+
+def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
+    """Raise `TopicsNotReady` unless every topic in `names` exists with the configured
+    partition count (BETTING_TOPIC_PARTITIONS).
+
+    Nothing creates a topic implicitly (docs/DESIGN.md, rule 8): a component that found its
+    topic missing and went on would wait on, or write to, a log nobody set up.
+    """
+    # Listing every topic never asks the broker to create one (naming one may, on some).
+    try:
+        metadata = AdminClient({"bootstrap.servers": brokers}).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TopicsNotReady(f"cannot list the topics at {brokers}: {exc}") from exc
+    partitions = shape().partitions
+    problems = []
+    for name in names:
+        topic = metadata.topics.get(name)
+        if topic is None or topic.error is not None:
+            problems.append(
+                f"topic {name} does not exist (expected {partitions} partitions); "
+                "`betting setup` creates it"
+            )
+        elif len(topic.partitions) != partitions:
+            problems.append(
+                f"topic {name} has {len(topic.partitions)} partitions, expected {partitions}; "
+                "recreate it with that many (`betting setup` creates a missing one)"
+            )
+    if problems:
+        raise TopicsNotReady("; ".join(problems))
+
+
+UNKNOWN_INCARNATION = "unknown"
+"""What `incarnation` answers for a broker that gives topics no id: recreations go unseen."""
+_NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # the all-zero id, as confluent-kafka prints it
+
+
+@lru_cache
+def _admin(brokers: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": brokers})
+
+
+def incarnation(brokers: str, topic: str, timeout_s: float = 10.0) -> str:
+    """Which incarnation of `topic` the broker has now: its topic id (Kafka's KIP-516), a new
+    one each time the topic is created; raises `TopicsNotReady` if it cannot tell.
+
+    Offsets are positions in one incarnation; the stores record which (docs/DESIGN.md, rule 8).
+    """
+    try:
+        [future] = (
+            _admin(brokers)
+            .describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
+            .values()
+        )
+        topic_id = str(future.result(timeout=timeout_s).topic_id)
+    except Exception as exc:  # KafkaException, or the future's own timeout
+        raise TopicsNotReady(f"cannot describe topic {topic}: {exc}") from exc
+    if topic_id in ("", "None", _NO_TOPIC_ID):
+        log.warning("the broker gives %s no topic id: a recreated topic goes unseen", topic)
+        return UNKNOWN_INCARNATION
+    return topic_id
+
+
 def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
-    """Create any missing topic with the configured shape; return the ones created."""
+    """Create any missing topic with the configured shape; return the ones created.
+
+    Raises `TopicsNotReady` if one that exists has another partition count."""
     admin = AdminClient({"bootstrap.servers": brokers})
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [name for name in ALL_TOPICS if name not in existing]
     if not missing:
+        check_topics(brokers, ALL_TOPICS, timeout_s)
         return set()
     wanted = shape()
     futures = admin.create_topics(
@@ -81,4 +153,5 @@ def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     log.info("created topics: %s", ", ".join(sorted(created)))
+    check_topics(brokers, ALL_TOPICS, timeout_s)
     return created

@@ -192,6 +192,9 @@ def _fingerprint(bet_in: BetCreate) -> str:
     return hashlib.sha256(bet_in.model_dump_json(exclude_none=True).encode()).hexdigest()
 
 
+WITHDRAWN = "the bet made with this Idempotency-Key was withdrawn"
+
+
 def _replay(session: Session, user_id: str, key: str, fingerprint: str) -> Bet | None:
     """The bet an earlier request with this key created, if there was one."""
     stored = session.get(IdempotencyKey, (user_id, key))
@@ -201,7 +204,11 @@ def _replay(session: Session, user_id: str, key: str, fingerprint: str) -> Bet |
         raise Unprocessable(
             "this Idempotency-Key was used with a different request", ("header", "idempotency-key")
         )
-    return session.get(Bet, stored.bet_id)
+    # The key outlives its bet: a replay after a withdrawal must not place a second one.
+    bet = None if stored.bet_id is None else session.get(Bet, stored.bet_id)
+    if bet is None:
+        raise Conflict(WITHDRAWN)
+    return bet
 
 
 # A new bet's columns that the request does not decide: the model's own defaults.
@@ -330,8 +337,7 @@ def place_bet(
     if session.exec(claim).first() is None:
         session.rollback()
         earlier = _replay(session, user.id, idempotency_key, fingerprint)
-        if earlier is None:  # the winner's bet was withdrawn meanwhile
-            raise Conflict("the bet made with this Idempotency-Key was withdrawn")
+        assert earlier is not None  # the claim exists: `_replay` found it or raised
         return earlier, False
     session.commit()
     return bet, True

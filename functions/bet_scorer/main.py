@@ -9,7 +9,7 @@ from functions.bet_scorer.score import Scorer
 
 
 def main() -> None:
-    app = build_app(topics.GROUPS.bet_scorer)
+    app = build_app(topics.GROUPS.bet_scorer, uses=(topics.EVENTS, topics.BETS))
     events = declare_topic(app, topics.EVENTS, value_deserializer="bytes")
     # Declared so that it exists with the project's settings; records go out through
     # `Publisher`, which delivers a change's records before its offset can be committed.

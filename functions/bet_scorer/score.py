@@ -15,8 +15,9 @@ from betting import topics
 from betting.db import PROGRESS_CHANNEL, get_engine, stale_bets
 from betting.domain import moves_bets
 from betting.messages import EventUpdated, decode_event, encode_bet_scored
-from betting.models import Bet, Event, LogProgress
+from betting.models import Bet, Event, LogIncarnation, LogProgress
 from betting.settings import get_settings
+from betting.streams import try_decode
 
 log = logging.getLogger(__name__)
 
@@ -37,31 +38,39 @@ class ProgressWatcher:
 
     FALLBACK_POLL_S = 0.25
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, topic: str = topics.EVENTS) -> None:
         self._timeout_s = timeout_s
-        # Progress only grows, so what was seen once need not be read again.
-        self._seen: dict[int, int] = {}
+        self._topic = topic
+        # Progress only grows within one incarnation of the log, so what was seen once need
+        # not be read again; a new incarnation starts from nothing (docs/DESIGN.md, rule 8).
+        self._seen: dict[tuple[str, int], int] = {}
         self._listener: Any = None  # a psycopg2 connection LISTENing, opened on first use
 
-    def wait(self, session: Session, partition: int, offset: int) -> None:
+    def wait(self, session: Session, partition: int, offset: int, incarnation: str) -> None:
+        """Return once the event writer has applied `partition` up to `offset` of the log's
+        `incarnation`: progress recorded for another incarnation does not count."""
         deadline = time.monotonic() + self._timeout_s
+        seen = (incarnation, partition)
         # LISTEN before the first look: a commit between the look and the sleep still wakes it.
         self._listen()
-        while self._seen.get(partition, -1) < offset:
+        while self._seen.get(seen, -1) < offset:
             applied = session.exec(
-                select(LogProgress.applied_offset).where(
-                    col(LogProgress.topic) == topics.EVENTS,
+                select(LogProgress.applied_offset)
+                .join(LogIncarnation, col(LogIncarnation.topic) == col(LogProgress.topic))
+                .where(
+                    col(LogProgress.topic) == self._topic,
                     col(LogProgress.partition) == partition,
+                    col(LogIncarnation.incarnation) == incarnation,
                 )
             ).first()
             session.rollback()  # a fresh snapshot for the next look
-            self._seen[partition] = -1 if applied is None else applied
-            if self._seen[partition] >= offset:
+            self._seen[seen] = -1 if applied is None else applied
+            if self._seen[seen] >= offset:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise EventWriterBehind(
-                    f"event writer has not reached {topics.EVENTS}[{partition}]@{offset}"
+                    f"event writer has not reached {self._topic}[{partition}]@{offset}"
                 )
             self._sleep(min(remaining, self.FALLBACK_POLL_S))
 
@@ -130,11 +139,10 @@ class Scorer:
         self._progress = ProgressWatcher(get_settings().scorer_wait_timeout_s)
 
     def __call__(self, value: bytes | None, partition: int, offset: int) -> Iterator[ScoredBet]:
-        try:
-            message = decode_event(value)
-        except ValueError:
+        message = try_decode(decode_event, value)
+        if isinstance(message, str):
             # The event writer dead-letters it; nothing here can score it.
-            log.info("skipping unparseable %s[%d]@%d", topics.EVENTS, partition, offset)
+            log.info("skipping %s[%d]@%d: %s", topics.EVENTS, partition, offset, message)
             return
         # A new event has no bets yet; an update moves them only if it sends a scoring input.
         if not isinstance(message, EventUpdated) or not moves_bets(
@@ -142,7 +150,9 @@ class Scorer:
         ):
             return
         with Session(get_engine()) as session:
+            # Which log this message is in: positions of another one say nothing about it.
+            incarnation = topics.incarnation(get_settings().kafka_brokers, topics.EVENTS)
             # docs/DESIGN.md, rule 3: every bet accepted before this change is committed once
             # the event row has it, and no bet is accepted after it.
-            self._progress.wait(session, partition, offset)
+            self._progress.wait(session, partition, offset, incarnation)
             yield from bets_to_rescore(session=session, event_id=message.event_id)

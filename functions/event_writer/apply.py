@@ -76,10 +76,11 @@ def _apply(
             facts = new_event(message.event.to_facts())
         except DomainError as exc:
             return str(exc)
-        row = Event.from_facts(message.event_id, facts, version=offset, at=message.sent_at)
-        session.add(row)
+        new_row = Event.from_facts(message.event_id, facts, version=offset, at=message.sent_at)
+        row = _insert_event(session, new_row)
         rows[row.id] = row
-        return None
+        # Ours (version == offset), or another writer's copy of this very message.
+        return None if row.version >= offset else "an event with this id already exists"
     if row is None or row.deleted_at is not None:
         return "unknown event"
     current = row.to_facts()
@@ -97,6 +98,19 @@ def _apply(
     row.version = offset
     row.updated_at = message.sent_at
     return None
+
+
+def _insert_event(session: Session, row: Event) -> Event:
+    """Insert `row` unless the event exists; return the stored row, locked.
+
+    Two writers overlap while a partition moves between them (a rebalance): both may apply
+    the same batch. The second insert waits for the first writer's transaction, then finds
+    the row there instead of failing the batch; the caller compares versions as for any row.
+    """
+    values = {name: getattr(row, name) for name in Event.model_fields}
+    session.execute(insert(Event).values(values).on_conflict_do_nothing(index_elements=["id"]))
+    query = select(Event).where(col(Event.id) == row.id).with_for_update()
+    return session.scalars(query, execution_options={"populate_existing": True}).one()
 
 
 def _record_progress(session: Session, topic: str, partition: int, offset: int) -> None:

@@ -377,6 +377,23 @@ def test_a_replay_returns_the_bet_even_once_the_event_has_moved_on(
     assert replay.json() == first.json()
 
 
+def test_a_replay_after_the_bet_was_withdrawn_places_no_second_bet(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    headers = {**player.headers, "Idempotency-Key": f"withdrawn-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    first = client.post("/bets", json=body, headers=headers)
+    assert client.delete(f"/bets/{first.json()['id']}", headers=player.headers).status_code == 204
+
+    replay = client.post("/bets", json=body, headers=headers)
+
+    assert replay.status_code == 409, replay.text
+    assert "withdrawn" in replay.json()["detail"]
+    listed = client.get("/bets", params={"event_id": str(event.id)}, headers=player.headers)
+    assert listed.json()["total"] == 0
+
+
 def test_keys_belong_to_one_player(
     client: TestClient, make_caller: MakeCaller, make_event: MakeEvent
 ) -> None:

@@ -167,19 +167,6 @@ def test_an_update_answers_the_event_as_it_will_be(
     assert answer["version"] == 7
 
 
-def test_starting_an_event_may_set_its_score(
-    client: TestClient, operator: Caller, make_event: MakeEvent
-) -> None:
-    event = make_event()
-
-    response = client.patch(
-        f"/events/{event.id}", json={"state": "active", "score": "1-0"}, headers=operator.headers
-    )
-
-    assert response.status_code == 202
-    assert (response.json()["state"], response.json()["score"]) == ("active", "1-0")
-
-
 def test_updating_an_unknown_event_is_404(client: TestClient, operator: Caller) -> None:
     response = client.patch(
         f"/events/{uuid.uuid4()}", json={"state": "active"}, headers=operator.headers
@@ -207,6 +194,8 @@ def test_updating_a_deleted_event_is_404(
         pytest.param("finished", {"state": "active"}, id="finished-to-active"),
         pytest.param("finished", {"team_1": "Feyenoord"}, id="finished-is-final"),
         pytest.param("created", {"score": "1-0"}, id="score-before-start"),
+        pytest.param("created", {"state": "active", "score": "1-0"}, id="score-with-start"),
+        pytest.param("created", {"state": "finished", "score": "1-0"}, id="score-with-finish"),
         pytest.param("finished", {"state": "cancelled"}, id="finished-to-cancelled"),
         pytest.param("cancelled", {"state": "active"}, id="cancelled-to-active"),
         pytest.param("cancelled", {"state": "finished"}, id="cancelled-to-finished"),

@@ -66,8 +66,10 @@ def test_redpanda_is_a_single_dev_node_and_postgres_is_18() -> None:
     services = compose()["services"]
     command = services["redpanda"]["command"]
     assert command[:2] == ["redpanda", "start"]
-    assert "--mode=dev-container" in command
     assert "--smp=1" in command
+    # dev-container mode turns the broker's topic auto-creation on (DESIGN.md rule 8).
+    assert not any(arg.startswith("--mode") for arg in command)
+    assert {"--overprovisioned", "--unsafe-bypass-fsync"} <= set(command)
     assert services["postgres"]["image"].split(":")[1].startswith("18")
     # The topics come from `betting setup` with the project's partition count, not from
     # auto-creation: nothing here overrides that.

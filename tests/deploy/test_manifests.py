@@ -122,6 +122,18 @@ def test_the_kind_overlay_adds_redpanda_and_postgres_to_the_base() -> None:
     assert images == {"betting:dev"}
 
 
+def test_the_kind_overlays_redpanda_creates_no_topic_implicitly() -> None:
+    # dev-container mode turns topic auto-creation on; the default is off (DESIGN.md rule 8).
+    [redpanda] = [
+        d
+        for d in source("kustomize-kind").documents
+        if d["metadata"]["name"] == "redpanda" and d["kind"] == "StatefulSet"
+    ]
+    [container] = redpanda["spec"]["template"]["spec"]["containers"]
+    assert container["args"][:2] == ["redpanda", "start"]
+    assert not any(arg.startswith("--mode") for arg in container["args"])
+
+
 def test_the_base_ships_no_secret_so_no_key_anyone_could_know() -> None:
     base = source("kustomize-base").documents
     assert [d["metadata"]["name"] for d in base if d["kind"] == "Secret"] == []

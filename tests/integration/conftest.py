@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlmodel import Session, col, select
 
 from betting import topics
@@ -132,6 +132,22 @@ class Log:
         )
         _, offset = self.send(topics.EVENTS, str(event_id), encode(message))
         return offset
+
+
+@pytest.fixture
+def empty_database(stack: Stack) -> Iterator[str]:
+    """The URL of a database of its own, with no schema yet."""
+    name = f"test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(stack.postgres.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    url = stack.postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -116,22 +115,6 @@ def test_the_database_takes_a_bet_only_with_the_payout_its_state_gives(
 
 
 # --- Upgrading a database that has data ---------------------------------------------------
-
-
-@pytest.fixture
-def empty_database(stack: Stack) -> Iterator[str]:
-    """The URL of a database of its own, with no schema yet."""
-    name = f"migrations_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(stack.postgres.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    url = stack.postgres.url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
 
 
 def _alembic(url: str, *args: str) -> None:

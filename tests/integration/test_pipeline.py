@@ -52,7 +52,8 @@ def test_event_messages_are_applied_in_log_order(functions: Functions, log: Log)
 
 def test_a_change_that_moves_no_bet_keeps_the_score_version(functions: Functions, log: Log) -> None:
     event_id = log.create_event()
-    kickoff = log.update_event(event_id, state="active", score="1-0")
+    log.update_event(event_id, state="active")
+    kickoff = log.update_event(event_id, score="1-0")
     odds = log.update_event(event_id, odds={"team_1": "1.50", "team_2": "1.60", "draw": "9"})
 
     event = wait_for_event(event_id, version=odds)
@@ -110,7 +111,8 @@ def test_a_cancelled_match_voids_every_bet_and_pays_the_stakes_back(
         place_bet(event_id, market, amount=Decimal(f"{n + 1}.25"))
         for n, market in enumerate(Market)
     ]
-    log.update_event(event_id, state="active", score="1-0")
+    log.update_event(event_id, state="active")
+    log.update_event(event_id, score="1-0")
     wait_for(lambda: bet_states(event_id)[bets[0].id] == BetState.WINNING.value, what="live")
     assert set(payouts(event_id).values()) == {None}  # a live bet has paid nothing yet
 
@@ -203,7 +205,8 @@ def test_a_stale_or_repeated_bet_update_never_overwrites_a_newer_one(
     event_id = log.create_event()
     wait_for_event(event_id)
     bet = place_bet(event_id, Market.TEAM_1)
-    log.update_event(event_id, state="active", score="1-0")
+    log.update_event(event_id, state="active")
+    log.update_event(event_id, score="1-0")
     live = wait_for_event(event_id, state="active")
     wait_for(lambda: bet_states(event_id)[bet.id] == BetState.WINNING.value, what="winning")
     log.update_event(event_id, **change)

@@ -182,6 +182,7 @@ INVALID_BET_SCORED: list[dict[str, Any]] = [
     {"state": ["win"]},
     {"version": 1.5},
     {"version": -1},
+    {"version": 2**63},  # past Postgres's bigint: the writer's statement would fail on it
     {"kind": "event_created"},
     {"extra": 1},
 ]

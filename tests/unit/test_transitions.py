@@ -177,14 +177,21 @@ def test_score_may_go_down_while_active_for_a_disallowed_goal() -> None:
     assert apply_changes(_at(ACTIVE, Score(2, 1)), {"score": Score(1, 1)}).score == Score(1, 1)
 
 
-@pytest.mark.parametrize(
-    ("current", "new"), [(CREATED, ACTIVE), (CREATED, FINISHED), (ACTIVE, FINISHED)]
-)
-def test_score_changes_together_with_the_move_that_starts_or_ends_the_match(
-    current: EventState, new: EventState
-) -> None:
-    updated = apply_changes(_at(current), {"state": new, "score": Score(3, 1)})
-    assert (updated.state, updated.score) == (new, Score(3, 1))
+def test_the_final_score_may_come_with_the_move_that_ends_the_match() -> None:
+    updated = apply_changes(_at(ACTIVE, Score(1, 0)), {"state": FINISHED, "score": Score(3, 1)})
+    assert (updated.state, updated.score) == (FINISHED, Score(3, 1))
+
+
+@pytest.mark.parametrize("new", [ACTIVE, FINISHED])
+def test_a_score_change_sent_with_the_move_out_of_created_is_refused(new: EventState) -> None:
+    # DESIGN.md rule 4: a score is applied only to an event that is active; a created event
+    # has not started, so it has no score to change, whatever move comes with it.
+    with pytest.raises(ScoreNotAllowed, match="created"):
+        apply_changes(_at(CREATED), {"state": new, "score": Score(3, 1)})
+
+
+def test_the_unchanged_score_may_come_with_the_move_that_starts_the_match() -> None:
+    assert apply_changes(_at(CREATED), {"state": ACTIVE, "score": NIL_NIL}).state == ACTIVE
 
 
 def test_score_cannot_change_with_a_backward_move() -> None:
@@ -300,7 +307,7 @@ def test_teams_cannot_change_once_the_event_has_bets(changes: dict[str, Any]) ->
     [
         {"odds": Odds(team_1=Decimal("1.50"), team_2=Decimal("5.00"), draw=Decimal("4.00"))},
         {"team_1": "Ajax"},  # resending the same team changes nothing
-        {"state": ACTIVE, "score": Score(1, 0)},
+        {"state": ACTIVE, "score": NIL_NIL},
         {"type": "futsal", "deadline": EVENT_DATE - timedelta(days=1)},
     ],
     ids=lambda changes: ",".join(changes),
@@ -357,7 +364,7 @@ def _expected_error(current: EventFacts, changes: dict[str, Any]) -> type[Domain
     if STATE_ORDER[new_state] < STATE_ORDER[current.state]:
         return IllegalTransition
     score_changes = changes.get("score", current.score) != current.score
-    if score_changes and new_state in {CREATED, CANCELLED}:
+    if score_changes and (current.state is not ACTIVE or new_state is CANCELLED):
         return ScoreNotAllowed
     team_1 = changes.get("team_1", current.team_1)
     team_2 = changes.get("team_2", current.team_2)
