@@ -51,6 +51,38 @@ from betting.settings import get_settings
 PROGRESS_CHANNEL = "log_progress"
 
 
+# Whether this process runs a function (or `betting setup`) rather than an HTTP server: which
+# statement and lock timeouts its connections get (`connect_options`).
+_batch_work = False
+
+
+def use_function_timeouts() -> None:
+    """Give this process's connections the functions' (longer) timeouts, from now on.
+
+    Called once by each function and by `betting setup`, before they connect.
+    """
+    global _batch_work
+    _batch_work = True
+    get_engine.cache_clear()
+
+
+def connect_options() -> str:
+    """libpq's `options` for every connection this process opens: the statement and lock
+    timeouts of its kind (BETTING_DB_* for the servers, BETTING_FUNCTIONS_DB_* otherwise).
+
+    Set at connect time, so they bound every statement without a round trip of their own.
+    """
+    settings = get_settings()
+    if _batch_work:
+        statement, lock = (
+            settings.functions_db_statement_timeout_ms,
+            settings.functions_db_lock_timeout_ms,
+        )
+    else:
+        statement, lock = settings.db_statement_timeout_ms, settings.db_lock_timeout_ms
+    return f"-c statement_timeout={statement} -c lock_timeout={lock}"
+
+
 @lru_cache
 def get_engine() -> Engine:
     """The process-wide engine (a connection pool)."""
@@ -59,7 +91,7 @@ def get_engine() -> Engine:
         settings.database_url,
         pool_size=settings.database_pool_size,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": 5},
+        connect_args={"connect_timeout": 5, "options": connect_options()},
     )
 
 

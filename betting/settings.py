@@ -25,6 +25,17 @@ class Settings(BaseSettings):
 
     database_url: str = "postgresql+psycopg2://betting:betting@127.0.0.1:5432/betting"
     database_pool_size: int = Field(default=10, ge=1)
+    # Bounds on one statement, and on its wait for a row lock, in the HTTP servers: a stuck
+    # query or a row held by another transaction answers 503 instead of holding a request, its
+    # connection and its worker for ever. The lock wait is longer than any event change or
+    # placement holds a row (milliseconds) and shorter than a client's patience.
+    db_statement_timeout_ms: int = Field(default=10_000, ge=1)
+    db_lock_timeout_ms: int = Field(default=2_000, ge=1)
+    # The same bounds in the functions and `betting setup`, whose statements are bigger: a
+    # settlement or rebase updates every bet of an event (2M in the soak) in one statement.
+    # A function that meets either retries its batch (betting/streams.py).
+    functions_db_statement_timeout_ms: int = Field(default=900_000, ge=1)
+    functions_db_lock_timeout_ms: int = Field(default=30_000, ge=1)
     kafka_brokers: str = "127.0.0.1:9092"
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from betting import metrics, topics
-from betting.db import log_is, session_scope
+from betting.db import log_is, session_scope, use_function_timeouts
 from betting.incarnations import adopt
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
@@ -40,6 +40,7 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
     partition count: neither Quix nor the broker may create one (docs/DESIGN.md, rule 8).
     """
     settings = get_settings()
+    use_function_timeouts()
     try:
         topics.check_topics(settings.kafka_brokers, uses)
     except topics.TopicsNotReady as error:
@@ -257,10 +258,15 @@ def retry_on_database_error() -> Iterator[None]:
         raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
 
 
+# Serialization failure, deadlock, lock wait past `lock_timeout`, statement past
+# `statement_timeout` (or cancelled by an operator): each is worth a replay.
+TRANSIENT_CODES = frozenset({"40001", "40P01", "55P03", "57014"})
+
+
 def _is_transient(exc: DBAPIError) -> bool:
-    # Deadlocks, serialization failures and lost connections are worth a replay.
+    # Those, and lost connections (class 08, or no code at all).
     code = getattr(exc.orig, "pgcode", None)
-    return code in {"40001", "40P01"} or code is None or str(code).startswith("08")
+    return code in TRANSIENT_CODES or code is None or str(code).startswith("08")
 
 
 class NewLog(Exception):

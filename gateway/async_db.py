@@ -24,6 +24,8 @@ import psycopg2.extensions
 import psycopg2.extras
 from sqlalchemy import Engine
 
+from betting.db import connect_options
+
 CONNECT_TIMEOUT_S = 5.0
 
 # Error classes a failed asynchronous query or connection raises, which answer 503.
@@ -61,8 +63,9 @@ async def _ready(connection: Any) -> None:
 class AsyncPostgres:
     """Up to `size` asynchronous connections to `dsn`, opened when first needed."""
 
-    def __init__(self, dsn: str, size: int) -> None:
+    def __init__(self, dsn: str, size: int, options: str = "") -> None:
         self._dsn = dsn
+        self._options = options  # libpq's: the statement and lock timeouts
         self._size = size
         self._idle: list[Any] = []
         # A semaphore belongs to the loop it first waits in; a test may run several loops.
@@ -75,7 +78,7 @@ class AsyncPostgres:
         return self._slots[1]
 
     async def _connect(self) -> Any:
-        connection = psycopg2.connect(self._dsn, async_=True)
+        connection = psycopg2.connect(self._dsn, async_=True, options=self._options)
         try:
             await asyncio.wait_for(_ready(connection), CONNECT_TIMEOUT_S)
         except TimeoutError:
@@ -118,6 +121,7 @@ class AsyncPostgres:
 
 @lru_cache(maxsize=8)
 def async_postgres(engine: Engine) -> AsyncPostgres:
-    """The asynchronous connections to `engine`'s database, as many as its pool holds."""
+    """The asynchronous connections to `engine`'s database, as many as its pool holds, with
+    the same statement and lock timeouts."""
     dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return AsyncPostgres(dsn, engine.pool.size())  # type: ignore[attr-defined]
+    return AsyncPostgres(dsn, engine.pool.size(), connect_options())  # type: ignore[attr-defined]

@@ -39,8 +39,10 @@ def is_guarded(run: Command) -> bool:
 
 
 def _setup(_: argparse.Namespace) -> None:
+    from betting.db import use_function_timeouts
     from betting.setup import prepare
 
+    use_function_timeouts()  # a rebase settles every bet in a few statements
     prepare()
 
 
