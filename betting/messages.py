@@ -114,7 +114,7 @@ def decode_bet_scored(raw: bytes | None) -> BetUpdate:
             and type(state) is str
             and state in _BET_STATES
             and type(version) is int
-            and version >= 0
+            and 0 <= version <= MAX_VERSION
         ):
             return BetUpdate(bet_id, event_id, state, version)
     message = BetScored.model_validate_json(raw)
