@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from confluent_kafka import KafkaError, KafkaException, Message
 from quixstreams import Application
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics import Topic
@@ -207,15 +208,26 @@ class ApplyBatch(Protocol):
     ) -> list[Rejected]: ...
 
 
+class DeadLettersUndelivered(RuntimeError):
+    """The broker did not take every dead letter (refused, or not in time)."""
+
+
 class DeadLetters:
     """Sends what a function must not apply to `<topic>.dlq`, with the reason in headers."""
+
+    FLUSH_TIMEOUT_S = 30.0
 
     def __init__(self, app: Application, source_topic: str, group: str) -> None:
         self._producer = app.get_producer()
         self._topic = topics.dlq(source_topic)
         self._source_topic = source_topic
         self._group = group
+        self._failed: KafkaError | None = None
         self.sent = 0
+
+    def _delivered(self, error: KafkaError | None, _: Message) -> None:
+        if error is not None and self._failed is None:
+            self._failed = error
 
     def send(self, record: LogRecord, reason: str) -> None:
         log.warning(
@@ -236,14 +248,19 @@ class DeadLetters:
                 ("source.offset", str(record.offset).encode()),
                 ("consumer.group", self._group.encode()),
             ],
+            on_delivery=self._delivered,
         )
         self.sent += 1
 
     def flush(self) -> None:
-        """Wait until the broker has every dead letter; before offsets are committed."""
-        remaining = self._producer.flush(timeout=30)
-        if remaining:
-            raise RuntimeError(f"{remaining} dead letters were not delivered")
+        """Wait until the broker has every dead letter sent; raise `DeadLettersUndelivered`
+        if it refused one or has not taken them all in time."""
+        remaining = self._producer.flush(timeout=self.FLUSH_TIMEOUT_S)
+        failed, self._failed = self._failed, None
+        if remaining or failed is not None:
+            raise DeadLettersUndelivered(
+                f"{remaining} dead letters still waiting, first refusal: {failed}"
+            )
 
 
 @contextmanager
@@ -286,6 +303,10 @@ class DatabaseSink(BatchingSink):
         super().__init__()
         self._apply = apply
         self._dead_letters = dead_letters
+        # Dead letters decided by a committed batch whose delivery failed: sent again with the
+        # next batch, even if its replay no longer decides them (a later change of the same
+        # event, applied meanwhile, makes the refused one look like a duplicate).
+        self._owed: dict[tuple[int, int], Rejected] = {}
 
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
@@ -300,14 +321,11 @@ class DatabaseSink(BatchingSink):
                 if not log_is(session, batch.topic, incarnation):
                     raise NewLog
                 rejected = self._apply(session=session, topic=batch.topic, records=records)
-                # Dead letters are delivered before the transaction commits: a crash in
-                # between replays the batch, which dead-letters them again rather than
-                # losing them.
-                for item in rejected:
-                    self._dead_letters.send(item.record, item.reason)
-                self._dead_letters.flush()
         except NewLog:
             self._start_over(batch.topic, incarnation)
+        # Delivered after the commit, so no row stays locked while the broker is waited for,
+        # and before the checkpoint commits the batch's offsets (this runs inside it).
+        self._deliver(rejected)
         metrics.batch_written(
             batch.topic, len(records), len(rejected), time.perf_counter() - started
         )
@@ -319,6 +337,21 @@ class DatabaseSink(BatchingSink):
             len(records),
             len(rejected),
         )
+
+    def _deliver(self, rejected: list[Rejected]) -> None:
+        """Send `rejected` and any owed dead letters; if the broker does not take them all,
+        fail the batch so that it is read again (at-least-once: a dead letter may be sent
+        twice, never lost)."""
+        for item in rejected:
+            self._owed[(item.record.partition, item.record.offset)] = item
+        try:
+            for item in self._owed.values():
+                self._dead_letters.send(item.record, item.reason)
+            self._dead_letters.flush()
+        except (DeadLettersUndelivered, KafkaException, BufferError) as exc:
+            log.warning("dead letters not delivered, reading the batch again: %s", exc)
+            raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
+        self._owed.clear()
 
     def _start_over(self, topic: str, incarnation: str) -> None:
         with retry_on_database_error(), session_scope() as session:
