@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # trouble (its acks take milliseconds); a 503 within 2 s of the request is the promise.
     publish_timeout_s: float = Field(default=1.0, gt=0)
     auth_secret: str = DEV_AUTH_SECRET
+    # How long an `Idempotency-Key` names its bet: a retry after that is a new request (and
+    # the key's row is purged), so the table holds about one lifetime of keyed placements.
+    idempotency_key_ttl_s: int = Field(default=24 * 3600, ge=1)
     auth_token_ttl_s: int = Field(default=24 * 3600, ge=1)
     # How often a function checkpoints: flushes its sink and commits offsets. Short, so a
     # change is visible soon; each checkpoint costs a transaction and an offset commit, which

@@ -5,7 +5,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
@@ -37,6 +37,7 @@ from betting.models import (
     EventUpdate,
     IdempotencyKey,
 )
+from betting.settings import get_settings
 from gateway.async_db import AsyncPostgres
 from gateway.schemas import BetQuery, EventQuery, Pagination
 
@@ -195,6 +196,31 @@ def _fingerprint(bet_in: BetCreate) -> str:
 WITHDRAWN = "the bet made with this Idempotency-Key was withdrawn"
 
 
+# Expired keys removed per keyed placement, at most: each placement adds one key, so the table
+# stays about one lifetime of keys, and the purge is one short index range scan. SKIP LOCKED:
+# two placements purging at once never wait for each other. The placement's own key, if it
+# has expired, goes too (waiting for it if a concurrent request holds it), so that it is new;
+# every row is found through an index (created_at, then the primary key).
+_PURGE_EXPIRED_KEYS = text("""
+WITH expired AS (
+    SELECT user_id, key FROM idempotency_keys
+    WHERE created_at < :cutoff
+    ORDER BY created_at
+    LIMIT 100
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM idempotency_keys AS k
+USING (SELECT user_id, key FROM expired UNION SELECT :user_id, :key) AS doomed
+WHERE k.user_id = doomed.user_id AND k.key = doomed.key AND k.created_at < :cutoff
+""")
+
+
+def _forget_expired_keys(session: Session, user_id: str, key: str) -> None:
+    """Purge expired keys: this request's, if it has expired, and a bounded few others."""
+    cutoff = _now() - timedelta(seconds=get_settings().idempotency_key_ttl_s)
+    session.execute(_PURGE_EXPIRED_KEYS, {"cutoff": cutoff, "user_id": user_id, "key": key})
+
+
 def _replay(session: Session, user_id: str, key: str, fingerprint: str) -> Bet | None:
     """The bet an earlier request with this key created, if there was one."""
     stored = session.get(IdempotencyKey, (user_id, key))
@@ -316,6 +342,7 @@ def place_bet(
         with _autocommit(session):
             return _insert_bet(session, user, bet_in), True
     fingerprint = _fingerprint(bet_in)
+    _forget_expired_keys(session, user.id, idempotency_key)
     earlier = _replay(session, user.id, idempotency_key, fingerprint)
     if earlier is not None:
         return earlier, False

@@ -3,19 +3,20 @@
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
 
 from betting.auth import Role
 from betting.db import get_engine
-from betting.models import Bet, Event
+from betting.models import Bet, Event, IdempotencyKey
+from betting.settings import get_settings
 from tests.api.conftest import Caller, MakeCaller, soon
 
 MakeEvent = Callable[..., Event]
@@ -392,6 +393,86 @@ def test_a_replay_after_the_bet_was_withdrawn_places_no_second_bet(
     assert "withdrawn" in replay.json()["detail"]
     listed = client.get("/bets", params={"event_id": str(event.id)}, headers=player.headers)
     assert listed.json()["total"] == 0
+
+
+def _age_keys(seconds: float, *, user_id: str | None = None) -> None:
+    """Make the keys (of `user_id`, or every player's) `seconds` older than they are."""
+    statement = update(IdempotencyKey).values(
+        created_at=IdempotencyKey.created_at - timedelta(seconds=seconds)
+    )
+    if user_id is not None:
+        statement = statement.where(col(IdempotencyKey.user_id) == user_id)
+    with Session(get_engine()) as session:
+        session.exec(statement)
+        session.commit()
+
+
+def _stored_keys(user_id: str) -> list[str]:
+    with Session(get_engine()) as session:
+        query = select(IdempotencyKey.key).where(IdempotencyKey.user_id == user_id)
+        return list(session.exec(query))
+
+
+@pytest.mark.parametrize("amount", ["5", "6"], ids=["same-body", "another-body"])
+def test_a_key_older_than_its_lifetime_is_a_new_key(
+    client: TestClient, player: Caller, make_event: MakeEvent, amount: str
+) -> None:
+    event = make_event()
+    headers = {**player.headers, "Idempotency-Key": f"expired-{uuid.uuid4()}"}
+    first = client.post(
+        "/bets", json={"event_id": str(event.id), "market": "draw", "amount": "5"}, headers=headers
+    )
+    _age_keys(get_settings().idempotency_key_ttl_s + 1, user_id=player.id)
+
+    again = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "draw", "amount": amount},
+        headers=headers,
+    )
+
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] != first.json()["id"]
+    assert count_bets(event_id=event.id) == 2
+    # The key now names the new bet: a replay returns it.
+    replay = client.post(
+        "/bets",
+        json={"event_id": str(event.id), "market": "draw", "amount": amount},
+        headers=headers,
+    )
+    assert replay.json()["id"] == again.json()["id"]
+
+
+def test_a_key_within_its_lifetime_still_replays(
+    client: TestClient, player: Caller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    headers = {**player.headers, "Idempotency-Key": f"kept-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    first = client.post("/bets", json=body, headers=headers)
+    _age_keys(get_settings().idempotency_key_ttl_s - 60, user_id=player.id)
+
+    replay = client.post("/bets", json=body, headers=headers)
+
+    assert replay.json()["id"] == first.json()["id"]
+    assert count_bets(event_id=event.id) == 1
+
+
+def test_placing_with_a_key_purges_other_players_expired_keys(
+    client: TestClient, make_caller: MakeCaller, make_event: MakeEvent
+) -> None:
+    event = make_event()
+    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    gone, kept, placing = make_caller(), make_caller(), make_caller()
+    for caller in (gone, kept):
+        headers = {**caller.headers, "Idempotency-Key": "old"}
+        assert client.post("/bets", json=body, headers=headers).status_code == 201
+    _age_keys(get_settings().idempotency_key_ttl_s + 1, user_id=gone.id)
+
+    headers = {**placing.headers, "Idempotency-Key": "new"}
+    assert client.post("/bets", json=body, headers=headers).status_code == 201
+
+    assert _stored_keys(gone.id) == []
+    assert _stored_keys(kept.id) == ["old"]
 
 
 def test_keys_belong_to_one_player(
