@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     scorer_wait_timeout_s: float = Field(default=120.0, gt=0)
     # Rows fetched per round trip when the scorer streams bets out of Postgres.
     scorer_fetch_size: int = Field(default=5000, ge=1)
+    # Records the scorer sends, then waits for the broker to take, before it reads more; each
+    # chunk touches the heartbeat file, so a long settlement is not taken for a hang.
+    scorer_chunk_size: int = Field(default=50_000, ge=1)
+    # How long one processing step may keep a function from polling its consumer before
+    # librdkafka leaves the group (its partitions go to another member, which replays the
+    # message). A settlement of one event is one step: 2M bets take minutes on a busy host,
+    # so this is far above librdkafka's 5 minutes; a hung step is caught by the heartbeat.
+    kafka_max_poll_interval_ms: int = Field(default=3_600_000, ge=1000)
     # A consumer group name suffix, so a replay can run under fresh groups.
     consumer_group_suffix: str = ""
     # File a function touches while its consumer makes progress (see betting/liveness.py).

@@ -63,6 +63,7 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
             "allow.auto.create.topics": False,
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
+            "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
             # What librdkafka prefetches per partition ahead of the function (its default,
             # 100,000 messages, held a third of a million small records, ~250 MB, while the

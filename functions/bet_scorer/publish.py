@@ -6,9 +6,15 @@ was most of the scorer's time (py-spy, 10k bets: 63 % under `to_topic`, against 
 produce call itself). Each change's records are delivered before its step returns, so the
 offset the checkpoint commits after it never runs ahead of what the broker holds: at-least-once
 as before.
+
+A change of an event with millions of bets is sent in chunks of BETTING_SCORER_CHUNK_SIZE
+records, each delivered before the next is read (memory and the replay after a failure stay
+bounded) and followed by a touch of the heartbeat file (betting/liveness.py): the step polls
+no consumer meanwhile, so librdkafka's statistics, which touch it otherwise, are not served.
 """
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -28,7 +34,10 @@ class Publisher:
     """One producer for `topic`, partitioning by key as Quix Streams' own does (murmur2)."""
 
     def __init__(self, topic: str) -> None:
+        settings = get_settings()
         self._topic = topic
+        self._chunk = settings.scorer_chunk_size
+        self._heartbeat = Path(settings.heartbeat_file) if settings.heartbeat_file else None
         self._failed: KafkaError | None = None
         self._producer = Producer(
             {
@@ -57,13 +66,21 @@ class Publisher:
                 except BufferError:  # the local queue is full: let deliveries drain it
                     poll(0.1)
             sent += 1
-            if sent % POLL_EVERY == 0:
+            if sent % self._chunk == 0:
+                self._delivered_chunk()
+            elif sent % POLL_EVERY == 0:
                 poll(0)
+        self._delivered_chunk()
+        return sent
+
+    def _delivered_chunk(self) -> None:
+        """Wait until the broker has every record sent so far; then the step is alive."""
         remaining = self._producer.flush(FLUSH_TIMEOUT_S)
         failed, self._failed = self._failed, None
         if remaining or failed is not None:
             raise DeliveryFailed(f"{remaining} records undelivered, first error: {failed}")
-        return sent
+        if self._heartbeat is not None:
+            self._heartbeat.touch()
 
     def close(self) -> None:
         self._producer.flush(FLUSH_TIMEOUT_S)
