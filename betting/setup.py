@@ -12,6 +12,7 @@ from alembic.config import Config
 
 from betting import topics
 from betting.db import rebase_versions, session_scope
+from betting.kafka import client_config
 from betting.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def migrate() -> None:
 def prepare() -> set[str]:
     """Migrate, create the topics, and rebase the stored versions if the log is new."""
     migrate()
-    created = topics.ensure_topics(get_settings().kafka_brokers)
+    created = topics.ensure_topics(client_config(get_settings()))
     if topics.EVENTS in created:
         with session_scope() as session:
             rebase_versions(session)

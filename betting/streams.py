@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics import Topic
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
@@ -15,6 +16,7 @@ from sqlmodel import Session
 
 from betting import topics
 from betting.db import session_scope
+from betting.kafka import client_config
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
@@ -29,7 +31,7 @@ def build_app(group: str) -> Application:
     """A Quix application for one function: at-least-once, from the log's beginning."""
     settings = get_settings()
     return Application(
-        broker_address=settings.kafka_brokers,
+        broker_address=ConnectionConfig.from_librdkafka_dict(client_config(settings)),
         consumer_group=group + settings.consumer_group_suffix,
         auto_offset_reset="earliest",
         commit_interval=settings.commit_interval_s,

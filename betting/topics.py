@@ -1,6 +1,7 @@
 """Topic names and their configuration, and the one place that creates them."""
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -34,9 +35,10 @@ class ConsumerGroups:
 GROUPS = ConsumerGroups()
 
 
-def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
-    """Create any missing topic with `PARTITIONS` partitions; return the ones created."""
-    admin = AdminClient({"bootstrap.servers": brokers})
+def ensure_topics(connection: Mapping[str, str], timeout_s: float = 30.0) -> set[str]:
+    """Create any missing topic with `PARTITIONS` partitions; return the ones created.
+    `connection` is a librdkafka configuration (betting.kafka.client_config)."""
+    admin = AdminClient(dict(connection))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [name for name in ALL_TOPICS if name not in existing]
     if not missing:

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from betting.kafka import client_config
 from betting.settings import get_settings
 from gateway.app import create_app, problem, serve
 from gateway.producer import BrokerUnavailable, EventPublisher, broker_reachable
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
-    app.state.publisher = EventPublisher(settings.kafka_brokers, settings.publish_timeout_s)
+    app.state.publisher = EventPublisher(client_config(settings), settings.publish_timeout_s)
     try:
         yield
     finally:

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Mapping
 from typing import Annotated
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -32,11 +33,12 @@ class BrokerUnavailable(Exception):
 class EventPublisher:
     """Wraps a `Producer` whose delivery callbacks run on a background polling thread."""
 
-    def __init__(self, brokers: str, timeout_s: float) -> None:
+    def __init__(self, connection: Mapping[str, str], timeout_s: float) -> None:
+        """`connection`: the brokers and their security (betting.kafka.client_config)."""
         self._timeout_s = timeout_s
         self._producer = Producer(
             {
-                "bootstrap.servers": brokers,
+                **connection,
                 "acks": "all",
                 # Retries then keep each partition's order, which per-event order relies on.
                 "enable.idempotence": True,
