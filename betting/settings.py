@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    # A consumer that does not poll for this long leaves its group (librdkafka's default). It
+    # must exceed the scorer's wait for the event writer, during which it does not poll.
+    kafka_max_poll_interval_ms: int = Field(default=300_000, ge=1000)
     # How long the broker may hold a consumer's fetch when it has nothing new. tansu does not
     # answer a held fetch when a message arrives, so each hop waited ~150 ms at the client's
     # default (500); Kafka and Redpanda do, and a short value only adds idle fetches there.
