@@ -23,6 +23,9 @@ RELEASE = "betting"
 NAMESPACE = "betting"
 # The image every platform container runs (the Dockerfile's), by repository name.
 IMAGE_REPOSITORY = "betting"
+# What Compose, k8s/ and the chart all run: the repository at the chart's appVersion.
+_APP_VERSION = yaml.safe_load((REPO / "helm" / "betting" / "Chart.yaml").read_text())["appVersion"]
+IMAGE = f"{IMAGE_REPOSITORY}:{_APP_VERSION}"
 # The Kubernetes versions the manifests must validate for: the chart's kubeVersion floor and the
 # newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = tuple(os.environ.get("DEPLOY_KUBERNETES_VERSIONS", "1.25,1.37").split(","))

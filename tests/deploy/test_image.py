@@ -14,6 +14,7 @@ import yaml
 from betting.settings import Settings
 from tests.deploy.sources import (
     DOCKERFILE,
+    IMAGE,
     REPO,
     Instruction,
     compose,
@@ -179,6 +180,7 @@ def test_compose_k8s_and_the_chart_name_one_image_the_charts_app_version() -> No
     and `make kind-up` build: betting:<appVersion>, which is also the project's version."""
     chart = yaml.safe_load((REPO / "helm" / "betting" / "Chart.yaml").read_text())
     expected = f"betting:{chart['appVersion']}"
+    assert expected == IMAGE
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"]
     for name in ("chart-default", "kustomize-base", "kustomize-kind"):
