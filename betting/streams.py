@@ -1,6 +1,7 @@
 """What the three stream functions share: the application, the topics, dead letters."""
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from betting import topics
+from betting import metrics, topics
 from betting.db import session_scope
 from betting.kafka import client_config
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
@@ -28,8 +29,10 @@ RETRY_AFTER_S = 3.0
 
 
 def build_app(group: str) -> Application:
-    """A Quix application for one function: at-least-once, from the log's beginning."""
+    """A Quix application for one function: at-least-once, from the log's beginning; its
+    metrics served on BETTING_METRICS_PORT (if set)."""
     settings = get_settings()
+    metrics.serve(settings.metrics_port)
     return Application(
         broker_address=ConnectionConfig.from_librdkafka_dict(client_config(settings)),
         consumer_group=group + settings.consumer_group_suffix,
@@ -44,30 +47,42 @@ def build_app(group: str) -> Application:
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
             "max.poll.interval.ms": settings.kafka_max_poll_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
-            **_liveness_config(),
+            **_statistics_config(),
         },
         producer_extra_config={"acks": "all"},
         use_changelog_topics=False,
-        loglevel=logging.getLevelName(settings.log_level.upper()),
+        # JSON logs: Quix's records go to the root logger's handler (launcher/cli.py).
+        loglevel=None
+        if settings.log_format == "json"
+        else logging.getLevelName(settings.log_level.upper()),
     )
 
 
-def _liveness_config() -> dict[str, Any]:
+def _statistics_config() -> dict[str, Any]:
+    """librdkafka's periodic statistics, for the heartbeat and the metrics, whichever is on."""
     settings = get_settings()
-    if not settings.heartbeat_file:
+    callbacks = []
+    if settings.heartbeat_file:
+        callbacks.append(heartbeat_callback(settings.heartbeat_file, settings.stall_after_s))
+    if settings.metrics_port:
+        callbacks.append(metrics.statistics_callback())
+    if not callbacks:
         return {}
-    return {
-        "statistics.interval.ms": STATS_INTERVAL_MS,
-        "stats_cb": heartbeat_callback(settings.heartbeat_file, settings.stall_after_s),
-    }
+
+    def on_stats(stats_json: str) -> None:
+        for callback in callbacks:
+            callback(stats_json)
+
+    return {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": on_stats}
 
 
 def declare_topic(app: Application, name: str, **serialization: Any) -> Topic:
-    """Declare `name` with the project's partition count and retention."""
+    """Declare `name` with the configured partition count and retention."""
+    wanted = topics.shape()
     config = TopicConfig(
-        num_partitions=topics.PARTITIONS,
-        replication_factor=topics.REPLICATION_FACTOR,
-        extra_config=dict(topics.TOPIC_CONFIG),
+        num_partitions=wanted.partitions,
+        replication_factor=wanted.replication_factor,
+        extra_config=dict(wanted.config),
     )
     return app.topic(name, config=config, **serialization)
 
@@ -188,6 +203,7 @@ class DatabaseSink(BatchingSink):
 
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
+        started = time.perf_counter()
         with retry_on_database_error(), session_scope() as session:
             rejected = self._apply(session=session, topic=batch.topic, records=records)
             # Dead letters are delivered before the transaction commits: a crash in between
@@ -195,6 +211,9 @@ class DatabaseSink(BatchingSink):
             for item in rejected:
                 self._dead_letters.send(item.record, item.reason)
             self._dead_letters.flush()
+        metrics.batch_written(
+            batch.topic, len(records), len(rejected), time.perf_counter() - started
+        )
         log.info(
             "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
             batch.topic,

@@ -118,4 +118,12 @@ def create_app(
 def serve(app: FastAPI, port: int) -> None:
     """Run `app` with uvicorn on the configured host and `port` until SIGTERM or Ctrl-C."""
     settings = get_settings()
-    uvicorn.run(app, host=settings.http_host, port=port, log_level=settings.log_level.lower())
+    # JSON logs: uvicorn's loggers keep no handlers of their own and reach the root logger's.
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=log_config,
+    )

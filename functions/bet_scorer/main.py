@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from quixstreams import message_context
 from quixstreams.models.serializers import SerializationContext, Serializer
 
-from betting import topics
+from betting import metrics, topics
 from betting.streams import build_app, declare_topic
 from functions.bet_scorer.score import ScoredBet, Scorer
 
@@ -25,7 +25,8 @@ def main() -> None:
 
     def score(value: bytes | None) -> Iterator[ScoredBet]:
         context = message_context()
-        return scorer(value, context.partition, context.offset)
+        yield from scorer(value, context.partition, context.offset)
+        metrics.records_processed(topics.EVENTS, 1)
 
     sdf = app.dataframe(events).apply(score, expand=True)
     sdf.to_topic(bets, key=lambda scored: scored.key)
