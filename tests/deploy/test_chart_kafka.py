@@ -154,7 +154,8 @@ def test_the_chart_defaults_to_production_timeouts_above_the_scorers_wait() -> N
 
 
 def test_the_default_broker_address_follows_the_release_namespace() -> None:
-    rendered = chart().render(None, name="bets", namespace="sportsbook", is_install=True)
+    values = {"auth": {"existingSecret": "betting-auth"}}
+    rendered = chart().render(values, name="bets", namespace="sportsbook", is_install=True)
     text = "\n".join(rendered.values())
     assert "redpanda.sportsbook.svc.cluster.local:9092" in text
     assert ".betting.svc" not in text
