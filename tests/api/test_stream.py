@@ -1,6 +1,7 @@
 """The bet stream: GET /bets/stream on the bet maker, fed by the bet writer's own statement
 (no pipeline)."""
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +20,10 @@ from betting.messages import BetScored, encode
 from betting.models import Bet, BetPublic, Event
 from betting.streams import LogRecord
 from functions.bet_writer.apply import apply_bet_updates
-from gateway.changes import BET_JSON_SQL
+from gateway.changes import BET_JSON_SQL, Interest
+from gateway.feed import KEEP_ALIVE, LIVE, ChangeFeed
 from tests.api.conftest import Caller, MakeCaller
+from tests.conftest import Stack
 from tests.sse import Sse, Stream
 
 MakeEvent = Callable[..., Event]
@@ -289,3 +292,19 @@ def test_the_streams_json_of_a_bet_is_byte_for_byte_what_get_sends(
         }
     )
     assert data == expected.model_dump_json()
+
+
+def test_an_idle_stream_gets_a_keep_alive_comment_every_period(stack: Stack) -> None:
+    """The period is BETTING_STREAM_KEEPALIVE_S (15 s at most); here a short one."""
+
+    async def first_sends() -> list[bytes]:
+        feed = ChangeFeed(queue_size=10, keep_alive_s=0.1)
+        try:
+            subscriber = await feed.subscribe(Interest(), None)
+            events = feed.events(subscriber)
+            async with asyncio.timeout(5):
+                return [await anext(events) for _ in range(3)]
+        finally:
+            await feed.close()
+
+    assert asyncio.run(first_sends()) == [LIVE, KEEP_ALIVE, KEEP_ALIVE]
