@@ -1,8 +1,10 @@
 """Access tokens: HS256 JWTs with `sub`, `role` and `exp`."""
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 import jwt
 
@@ -39,11 +41,29 @@ def mint_token(user_id: str, role: Role, ttl_s: int | None = None) -> str:
 
 
 def read_token(token: str) -> User:
-    """The user a token speaks for; raises `InvalidToken` with the reason."""
+    """The user a token speaks for; raises `InvalidToken` with the reason.
+
+    A token verified once is remembered (up to `VERIFIED_TOKENS` of them) until it expires:
+    a client sends the same token with every request, and checking its signature again each
+    time was a fourteenth of a bet's placement. Only valid tokens are remembered, keyed by
+    the secret too, and each use checks the expiry again.
+    """
+    user, expires = _verified(token, get_settings().auth_secret)
+    if time.time() >= expires:  # expired since it was remembered (from `exp` on, as PyJWT)
+        raise InvalidToken("Signature has expired")
+    return user
+
+
+VERIFIED_TOKENS = 4096
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(token: str, secret: str) -> tuple[User, float]:
+    """Who `token` speaks for and when it expires (a Unix time), if `secret` signed it."""
     try:
         claims = jwt.decode(
             token,
-            get_settings().auth_secret,
+            secret,
             algorithms=[ALGORITHM],
             options={"require": ["sub", "role", "exp"]},
         )
@@ -56,4 +76,4 @@ def read_token(token: str) -> User:
         role = Role(claims["role"])
     except ValueError:
         raise InvalidToken(f"unknown role {claims['role']!r}") from None
-    return User(id=user_id, role=role)
+    return User(id=user_id, role=role), float(claims["exp"])

@@ -1,5 +1,7 @@
 """What travels on the topics: one schema per message, shared by producers and consumers."""
 
+import json
+import re
 import uuid
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -75,14 +77,41 @@ def decode_event(raw: bytes | None) -> EventCreated | EventUpdated:
     return event_message.validate_json(raw)
 
 
+# What the scorer writes (`encode_bet_scored`): ids as canonical UUID text.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_BET_STATES = frozenset(state.value for state in BetState)
+
+
 def decode_bet_scored(raw: bytes | None) -> BetUpdate:
     """Parse a `bets.state` value as `BetScored`; raises `ValueError` with the reason.
 
-    The model validates (in pydantic-core: as fast per record as `json.loads` plus hand
-    checks, measured) and the result is plain values, which bind to Postgres arrays as text.
+    The bet writer's hot loop. A record exactly as the scorer writes it (five fields, ids as
+    canonical UUID text, a known state, a non-negative integer version) is read with
+    `json.loads` and these checks: a subset of what the model accepts, giving the same values,
+    at less than half its cost (the model builds two `UUID` objects only for them to be turned
+    back into text). Anything else goes through the model, which accepts it (another spelling
+    of a UUID) or says why not. tests/unit/test_messages.py holds the two to the same answers.
     """
     if raw is None:
         raise ValueError("empty message")
+    try:
+        fields = json.loads(raw.decode())  # from text: no encoding to detect
+    except ValueError:
+        fields = None
+    if type(fields) is dict and len(fields) == 5 and fields.get("kind") == "bet_scored":
+        bet_id, event_id = fields.get("bet_id"), fields.get("event_id")
+        state, version = fields.get("state"), fields.get("version")
+        if (
+            type(bet_id) is str
+            and type(event_id) is str
+            and _CANONICAL_UUID.fullmatch(bet_id)
+            and _CANONICAL_UUID.fullmatch(event_id)
+            and type(state) is str
+            and state in _BET_STATES
+            and type(version) is int
+            and version >= 0
+        ):
+            return BetUpdate(bet_id, event_id, state, version)
     message = BetScored.model_validate_json(raw)
     return BetUpdate(
         str(message.bet_id), str(message.event_id), message.state.value, message.version

@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     # Lag with no committed progress for this long counts as stalled.
     stall_after_s: float = Field(default=120.0, gt=0)
     log_level: str = "INFO"
+    # `json`: one JSON object a line (for a log collector); `text`: lines for a person.
+    log_format: Literal["text", "json"] = "text"
+    # A function serves Prometheus metrics on this port (betting/metrics.py); 0: none. Off by
+    # default, so several functions on one machine (`make run`, the tests) never clash.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A server stays ready while a dependency it needs (Postgres, the broker) has answered
+    # within this many seconds: a blip of a shared dependency must not take every replica out
+    # of its Service at once (gateway/routers/ops.py).
+    readiness_grace_s: float = Field(default=20.0, ge=0)
+    # What `betting setup` creates the topics with, and what the functions declare. The
+    # partition count bounds a function's useful replicas.
+    topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
     # The bet stream sends a comment line at least this often (the contract says 15 s at most),
     # so proxies keep the connection and clients can tell a quiet stream from a dead one.
     stream_keepalive_s: float = Field(default=15.0, gt=0, le=15)

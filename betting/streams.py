@@ -1,6 +1,7 @@
 """What the three stream functions share: the application, the topics, dead letters."""
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from betting import topics
+from betting import metrics, topics
 from betting.db import session_scope
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
@@ -21,50 +22,109 @@ from betting.settings import get_settings
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
+# Messages librdkafka keeps fetched ahead, per partition: bounds a function's memory.
+PREFETCH_MESSAGES = 10_000
 # After a database error, the sink pauses its partitions this long, then replays the batch.
 RETRY_AFTER_S = 3.0
 
 
 def build_app(group: str) -> Application:
-    """A Quix application for one function: at-least-once, from the log's beginning."""
+    """A Quix application for one function: at-least-once, from the log's beginning,
+    checkpointing as `_checkpoint_when_caught_up` says; its metrics served on
+    BETTING_METRICS_PORT (if set)."""
     settings = get_settings()
-    return Application(
+    metrics.serve(settings.metrics_port)
+    app = Application(
         broker_address=settings.kafka_brokers,
         consumer_group=group + settings.consumer_group_suffix,
         auto_offset_reset="earliest",
         commit_interval=settings.commit_interval_s,
         commit_every=settings.commit_every,
-        # An idle poll must not hold a due checkpoint back longer than the interval itself.
-        consumer_poll_timeout=min(settings.commit_interval_s, 1.0),
+        # A poll that finds nothing is how a function knows it has caught up and may
+        # checkpoint (`_checkpoint_when_caught_up`): a quarter of the interval, so that
+        # finding out adds little to a change's latency.
+        consumer_poll_timeout=min(settings.commit_interval_s / 4, 1.0),
         processing_guarantee="at-least-once",
         consumer_extra_config={
             "session.timeout.ms": settings.kafka_session_timeout_ms,
             "heartbeat.interval.ms": settings.kafka_heartbeat_interval_ms,
             "fetch.wait.max.ms": settings.kafka_fetch_wait_max_ms,
-            **_liveness_config(),
+            # What librdkafka prefetches per partition ahead of the function (its default,
+            # 100,000 messages, held a third of a million small records, ~250 MB, while the
+            # bet writer worked through a 1M-bet settlement): a few batches' worth is enough.
+            "queued.min.messages": PREFETCH_MESSAGES,
+            **_statistics_config(),
         },
         producer_extra_config={"acks": "all"},
         use_changelog_topics=False,
-        loglevel=logging.getLevelName(settings.log_level.upper()),
+        # JSON logs: Quix's records go to the root logger's handler (launcher/cli.py).
+        loglevel=None
+        if settings.log_format == "json"
+        else logging.getLevelName(settings.log_level.upper()),
     )
+    _checkpoint_when_caught_up(app)
+    return app
 
 
-def _liveness_config() -> dict[str, Any]:
+# While messages keep coming, a function checkpoints at least this often all the same.
+BUSY_CHECKPOINT_S = 1.0
+
+
+def _checkpoint_when_caught_up(app: Application) -> None:
+    """Checkpoint every `commit_interval_s` once the function has caught up with its topic
+    (its last poll found nothing); while a backlog is still queued, only after `commit_every`
+    messages or `BUSY_CHECKPOINT_S`, whichever comes first.
+
+    Why: with a short interval, a settlement's records were written in a transaction (and an
+    offset commit) every 20 ms, a few hundred rows each; a backlog is now written in batches
+    of up to `commit_every`, and a burst that is over is written at once. Quix Streams offers
+    a checkpoint after every message; this gate reads its processing state (private, so the
+    version is pinned; tests/unit/test_checkpoints.py holds the rule).
+    """
+    context = app._processing_context
+    tracker = app._run_tracker
+    commit = context.commit_checkpoint
+    busy_after_s = max(BUSY_CHECKPOINT_S, get_settings().commit_interval_s)
+
+    def due_while_busy() -> bool:
+        checkpoint = context.checkpoint
+        every: int = checkpoint._commit_every
+        counted: int = checkpoint._total_offsets_processed
+        age = time.monotonic() - checkpoint._created_at
+        return 0 < every <= counted or age >= busy_after_s
+
+    def commit_checkpoint(force: bool = False, revoking: bool = False) -> None:
+        if force or not tracker._message_consumed or due_while_busy():
+            commit(force=force, revoking=revoking)
+
+    context.commit_checkpoint = commit_checkpoint  # type: ignore[method-assign]
+
+
+def _statistics_config() -> dict[str, Any]:
+    """librdkafka's periodic statistics, for the heartbeat and the metrics, whichever is on."""
     settings = get_settings()
-    if not settings.heartbeat_file:
+    callbacks = []
+    if settings.heartbeat_file:
+        callbacks.append(heartbeat_callback(settings.heartbeat_file, settings.stall_after_s))
+    if settings.metrics_port:
+        callbacks.append(metrics.statistics_callback())
+    if not callbacks:
         return {}
-    return {
-        "statistics.interval.ms": STATS_INTERVAL_MS,
-        "stats_cb": heartbeat_callback(settings.heartbeat_file, settings.stall_after_s),
-    }
+
+    def on_stats(stats_json: str) -> None:
+        for callback in callbacks:
+            callback(stats_json)
+
+    return {"statistics.interval.ms": STATS_INTERVAL_MS, "stats_cb": on_stats}
 
 
 def declare_topic(app: Application, name: str, **serialization: Any) -> Topic:
-    """Declare `name` with the project's partition count and retention."""
+    """Declare `name` with the configured partition count and retention."""
+    wanted = topics.shape()
     config = TopicConfig(
-        num_partitions=topics.PARTITIONS,
-        replication_factor=topics.REPLICATION_FACTOR,
-        extra_config=dict(topics.TOPIC_CONFIG),
+        num_partitions=wanted.partitions,
+        replication_factor=wanted.replication_factor,
+        extra_config=dict(wanted.config),
     )
     return app.topic(name, config=config, **serialization)
 
@@ -185,6 +245,7 @@ class DatabaseSink(BatchingSink):
 
     def write(self, batch: SinkBatch) -> None:
         records = records_of(batch)
+        started = time.perf_counter()
         with retry_on_database_error(), session_scope() as session:
             rejected = self._apply(session=session, topic=batch.topic, records=records)
             # Dead letters are delivered before the transaction commits: a crash in between
@@ -192,6 +253,9 @@ class DatabaseSink(BatchingSink):
             for item in rejected:
                 self._dead_letters.send(item.record, item.reason)
             self._dead_letters.flush()
+        metrics.batch_written(
+            batch.topic, len(records), len(rejected), time.perf_counter() - started
+        )
         log.info(
             "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
             batch.topic,

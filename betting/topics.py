@@ -5,15 +5,34 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from betting.settings import Settings, get_settings
+
 log = logging.getLogger(__name__)
 
 EVENTS = "events.taxonomy"
 BETS = "bets.state"
-PARTITIONS = 3
-REPLICATION_FACTOR = 1
-# Explicit retention: tansu reports only explicitly set configs, and Quix expects one.
-RETENTION_MS = str(7 * 24 * 3600 * 1000)
-TOPIC_CONFIG = {"retention.ms": RETENTION_MS}
+# The default partition count (BETTING_TOPIC_PARTITIONS), as local stacks and tests create it.
+PARTITIONS: int = Settings.model_fields["topic_partitions"].default
+
+
+@dataclass(frozen=True)
+class TopicShape:
+    """How every topic is created: partitions, replication factor, retention."""
+
+    partitions: int
+    replication_factor: int
+    # Explicit retention: tansu reports only explicitly set configs, and Quix expects one.
+    config: dict[str, str]
+
+
+def shape() -> TopicShape:
+    """The topics' shape from the settings (BETTING_TOPIC_*)."""
+    settings = get_settings()
+    return TopicShape(
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+        config={"retention.ms": str(settings.topic_retention_ms)},
+    )
 
 
 def dlq(topic: str) -> str:
@@ -35,15 +54,16 @@ GROUPS = ConsumerGroups()
 
 
 def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
-    """Create any missing topic with `PARTITIONS` partitions; return the ones created."""
+    """Create any missing topic with the configured shape; return the ones created."""
     admin = AdminClient({"bootstrap.servers": brokers})
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [name for name in ALL_TOPICS if name not in existing]
     if not missing:
         return set()
+    wanted = shape()
     futures = admin.create_topics(
         [
-            NewTopic(name, PARTITIONS, REPLICATION_FACTOR, config=dict(TOPIC_CONFIG))
+            NewTopic(name, wanted.partitions, wanted.replication_factor, config=wanted.config)
             for name in missing
         ],
         operation_timeout=timeout_s,

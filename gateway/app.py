@@ -24,6 +24,7 @@ from starlette.types import Lifespan
 from betting.domain import IllegalTransition, InvalidEvent, ScoreNotAllowed
 from betting.settings import get_settings
 from gateway import edge
+from gateway.async_db import UNAVAILABLE
 from gateway.crud import Conflict, NotFound, Unprocessable
 from gateway.metrics import MetricsMiddleware
 from gateway.routers.ops import ReadinessCheck, operations_router
@@ -71,6 +72,8 @@ EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
     Unprocessable: _unprocessable,
     OperationalError: _database_unavailable,
     PoolTimeout: _database_unavailable,
+    # The same outage met on an asynchronous connection (`gateway.async_db`).
+    **dict.fromkeys(UNAVAILABLE, _database_unavailable),
 }
 
 
@@ -136,8 +139,14 @@ class _Server(uvicorn.Server):
 def serve(app: FastAPI, port: int) -> None:
     """Run `app` with uvicorn on the configured host and `port` until SIGTERM or Ctrl-C."""
     settings = get_settings()
+    # JSON logs: uvicorn's loggers keep no handlers of their own and reach the root logger's.
+    log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
     config = uvicorn.Config(
-        app, host=settings.http_host, port=port, log_level=settings.log_level.lower()
+        app,
+        host=settings.http_host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=log_config,
     )
     server = _Server(config, app)
     with suppress(KeyboardInterrupt):

@@ -1,4 +1,5 @@
-"""Data functions: keyword-only, session first, one transaction each. Rules come from the domain."""
+"""Data functions: keyword-only, session first, one transaction each. Rules come from the domain.
+(`place_new_bet`, the hot path, takes asynchronous connections instead of a session.)"""
 
 import hashlib
 import uuid
@@ -10,6 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from sqlalchemy import and_, func, not_, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql.psycopg2 import dialect as psycopg2_dialect
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -26,7 +28,16 @@ from betting.domain import (
     is_open,
     potential_payout,
 )
-from betting.models import Bet, BetCreate, Event, EventPublic, EventUpdate, IdempotencyKey
+from betting.models import (
+    Bet,
+    BetCreate,
+    BetPublic,
+    Event,
+    EventPublic,
+    EventUpdate,
+    IdempotencyKey,
+)
+from gateway.async_db import AsyncPostgres
 from gateway.schemas import BetQuery, EventQuery, Pagination
 
 T = TypeVar("T")
@@ -229,43 +240,64 @@ _ODDS_COLUMNS = {
 _PLACE_IN = {market: text(_PLACE.format(odds=column)) for market, column in _ODDS_COLUMNS.items()}
 
 
-def _insert_bet(session: Session, user: User, bet_in: BetCreate) -> Bet:
-    """Insert the bet if its event is open and its odds hold; raise why not otherwise."""
-    now = _now()
-    bet_id = uuid.uuid4()
-    row = session.execute(
-        _PLACE_IN[bet_in.market],
-        {
-            "id": bet_id,
-            "user_id": user.id,
-            "event_id": bet_in.event_id,
-            "market": bet_in.market.value,
-            "amount": bet_in.amount,
-            "odds": bet_in.odds,
-            "now": now,
-            "open_state": EventState.CREATED.value,
-            **_NEW_BET,
-        },
-    ).one_or_none()
+# The same statement in psycopg2's own parameter style, for `place_new_bet`'s connections.
+_PLACE_PYFORMAT = {
+    market: str(statement.compile(dialect=psycopg2_dialect()))  # type: ignore[no-untyped-call]
+    for market, statement in _PLACE_IN.items()
+}
+
+
+def _placement(user: User, bet_in: BetCreate) -> dict[str, Any]:
+    """`_PLACE`'s parameters for a new bet: its id and time are decided here."""
+    return {
+        "id": uuid.uuid4(),
+        "user_id": user.id,
+        "event_id": bet_in.event_id,
+        "market": bet_in.market.value,
+        "amount": bet_in.amount,
+        "odds": bet_in.odds,
+        "now": _now(),
+        "open_state": EventState.CREATED.value,
+        **_NEW_BET,
+    }
+
+
+def _placed(placement: dict[str, Any], row: tuple[Any, ...] | None) -> dict[str, Any]:
+    """The new bet's columns from `_PLACE`'s answer; raise why it was refused otherwise."""
     if row is None:
         raise NotFound("event not found")
     state, deadline, odds, payout = row
     if payout is None:  # not inserted: the rules say which refusal
-        if not is_open(EventState(state), deadline, now):
+        if not is_open(EventState(state), deadline, placement["now"]):
             raise Conflict("betting on this event is closed")
-        raise OddsChanged(bet_in.market, odds)
-    return Bet(
-        id=bet_id,
-        user_id=user.id,
-        event_id=bet_in.event_id,
-        market=bet_in.market.value,
-        amount=bet_in.amount,
-        odds=odds,
-        potential_payout=payout,
-        date_created=now,
-        updated_at=now,
+        raise OddsChanged(Market(placement["market"]), odds)
+    return {
+        "id": placement["id"],
+        "user_id": placement["user_id"],
+        "event_id": placement["event_id"],
+        "market": placement["market"],
+        "amount": placement["amount"],
+        "odds": odds,
+        "potential_payout": payout,
+        "date_created": placement["now"],
+        "updated_at": placement["now"],
         **_NEW_BET,
-    )
+    }
+
+
+def _insert_bet(session: Session, user: User, bet_in: BetCreate) -> Bet:
+    """Insert the bet if its event is open and its odds hold; raise why not otherwise."""
+    placement = _placement(user, bet_in)
+    row = session.execute(_PLACE_IN[bet_in.market], placement).one_or_none()
+    return Bet(**_placed(placement, None if row is None else tuple(row)))
+
+
+async def place_new_bet(*, postgres: AsyncPostgres, user: User, bet_in: BetCreate) -> BetPublic:
+    """Accept a bet sent without an Idempotency-Key while its event is open: `_PLACE`, one
+    statement in a transaction of its own, on an asynchronous connection (no worker thread)."""
+    placement = _placement(user, bet_in)
+    row = await postgres.fetchone(_PLACE_PYFORMAT[bet_in.market], placement)
+    return BetPublic.model_validate(_placed(placement, row))
 
 
 def place_bet(

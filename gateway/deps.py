@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from betting.auth import InvalidToken, Role, User, read_token
 from betting.db import get_engine
+from gateway.async_db import AsyncPostgres, async_postgres
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,12 @@ class Database:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+
+    @property
+    def postgres(self) -> AsyncPostgres:
+        """The same database through asynchronous connections, for one-statement work that
+        needs no worker thread (`gateway.crud.place_new_bet`)."""
+        return async_postgres(self._engine)
 
     async def run(self, function: Callable[..., T], /, **kwargs: Any) -> T:
         # The default limiter, sized to the connection pool (`gateway.app.create_app`).

@@ -43,6 +43,10 @@ class EventPublisher:
                 "linger.ms": 1,
                 # librdkafka fails the delivery itself when the broker stays silent this long.
                 "message.timeout.ms": int(timeout_s * 1000),
+                # Never let the broker create a missing topic (with its default of one
+                # partition) on our metadata request: `betting setup` creates the topics with
+                # their partitions; until it has, publishing fails with a 503.
+                "allow.auto.create.topics": False,
                 # librdkafka's own log lines go through ours (forwarded by `poll`).
                 "logger": log,
             }

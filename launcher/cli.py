@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from betting import logs
 from betting.auth import Role, mint_token
 from betting.settings import UnsafeSettings, get_settings
 
@@ -62,6 +63,14 @@ def _probe(args: argparse.Namespace) -> None:
     age = heartbeat_age_s(path)
     if age > args.max_age:
         raise SystemExit(f"no progress for {age:.0f} s (limit {args.max_age:.0f} s)")
+
+
+def _smoke(args: argparse.Namespace) -> None:
+    from launcher.smoke import Api, play
+
+    operator = args.operator_token or mint_token("smoke-operator", Role.OPERATOR)
+    player = args.player_token or mint_token(f"smoke-{uuid.uuid4()}", Role.PLAYER)
+    play(Api(args.api, args.bets_api or args.api, operator, player), args)
 
 
 def _line_provider(_: argparse.Namespace) -> None:
@@ -119,6 +128,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "migrate": (refuse_unsafe(_migrate), "run the database migrations"),
     "token": (refuse_unsafe(_token), "print a signed access token"),
     "probe": (_probe, "liveness probe of a function: fails if its heartbeat is stale"),
+    "smoke": (refuse_unsafe(_smoke), "play a whole match against a running system (helm test)"),
     "line-provider": (
         refuse_unsafe(_line_provider),
         "serve the events API (the one Kafka producer)",
@@ -140,6 +150,10 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--role", choices=[r.value for r in Role], default=Role.PLAYER)
             sub.add_argument("--user", help="the user id (`sub`); a new UUID if omitted")
             sub.add_argument("--ttl", type=int, help="seconds until it expires")
+        if name == "smoke":
+            from launcher.smoke import add_arguments
+
+            add_arguments(sub, tokens_required=False)
         if name == "probe":
             sub.add_argument("--max-age", type=float, default=60.0, help="seconds")
         if name == "dev":
@@ -148,10 +162,8 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--broker-port", type=int, default=9092)
             sub.add_argument("--data-dir", type=Path, help="where the local database lives")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
     # Dependencies' chatter that tells an operator nothing.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")

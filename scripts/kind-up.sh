@@ -4,7 +4,7 @@
 # Creates the cluster (unless it exists), builds the image and loads it into kind, installs a
 # dev Redpanda and Postgres (k8s/dev-services), installs the Helm chart (its hooks run the
 # migrations and create the topics), waits until everything is ready, then plays a whole match
-# through a port-forward to each server (scripts/smoke.py). Needs Docker, kind, kubectl and helm.
+# through a port-forward to each server (launcher/smoke.py). Needs Docker, kind, kubectl and helm.
 #   WITH_KEDA=1 make kind-up   lets KEDA (installed in the cluster beforehand) scale the functions on lag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,8 +72,11 @@ for port in "$PORT" "$BETS_PORT"; do
   done
 done
 token() { kubectl -n "$NAMESPACE" exec "deploy/$RELEASE-line-provider" -- betting token --role "$1" --user "kind-$1"; }
-python3 scripts/smoke.py --api "http://127.0.0.1:$PORT" --bets-api "http://127.0.0.1:$BETS_PORT" \
+python3 launcher/smoke.py --api "http://127.0.0.1:$PORT" --bets-api "http://127.0.0.1:$BETS_PORT" \
   --operator-token "$(token operator)" --player-token "$(token player)"
+
+step "helm test: the same match from inside the cluster (betting smoke in a test pod)"
+helm test "$RELEASE" --namespace "$NAMESPACE" --timeout 10m --logs
 
 step "up"
 echo "  kubectl -n $NAMESPACE port-forward svc/$RELEASE-line-provider 8001:8000   then http://127.0.0.1:8001/docs"

@@ -32,6 +32,7 @@ IdempotencyKey = Annotated[
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=BetPublic,
     responses={
         **created_at(201, "The bet (also when an earlier request with this key created it)."),
         **errors(401, 403, 404, 409, 503),
@@ -46,21 +47,32 @@ async def place_bet(
     bet_in: BetCreate,
     user: Player,
     db: Db,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> BetPublic:
+) -> Response:
     """Bet on an open event, at its current odds (refused if they differ from `odds`)."""
     try:
-        bet, created = await db.run(
-            crud.place_bet, user=user, bet_in=bet_in, idempotency_key=idempotency_key
-        )
+        if idempotency_key is None:
+            # The hot path: one statement, no worker thread (`crud.place_new_bet`).
+            bet = await crud.place_new_bet(postgres=db.postgres, user=user, bet_in=bet_in)
+            created = True
+        else:
+            stored, created = await db.run(
+                crud.place_bet, user=user, bet_in=bet_in, idempotency_key=idempotency_key
+            )
+            bet = BetPublic.model_validate(stored)
     except crud.OddsChanged as exc:
         detail = OddsChangedDetail(message=str(exc), market=exc.market, odds=exc.odds)
         raise HTTPException(status.HTTP_409_CONFLICT, detail.model_dump(mode="json")) from exc
     if created:
         BETS_PLACED.inc()
-    response.headers["Location"] = f"/bets/{bet.id}"
-    return BetPublic.model_validate(bet)
+    # Encoded here, once: returning the model would have FastAPI validate it again, then
+    # encode it through a dict (a seventh of the request's time under load).
+    return Response(
+        bet.model_dump_json(),
+        status.HTTP_201_CREATED,
+        headers={"Location": f"/bets/{bet.id}"},
+        media_type="application/json",
+    )
 
 
 @router.get("", responses=errors(401, 503))

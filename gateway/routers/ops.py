@@ -2,10 +2,20 @@
 
 Readiness differs per server: each names what it must reach (`create_app(readiness=...)`), as
 FastAPI dependencies answering whether that one thing is reachable now.
+
+Why /readyz checks what it checks: a pod that cannot reach Postgres (or, for the line provider,
+the broker) answers every request with a 503, so it should get no traffic, and one that never
+reached them since it started is not ready at all. But Postgres and the broker are shared by
+every replica: if each pod left its Service on the first failed check, a blip of a shared
+dependency would empty the Service at once, and clients would get connection errors from the
+proxy instead of the servers' own 503s with a reason. So a dependency counts as down only after
+it has failed for longer than BETTING_READINESS_GRACE_S since it last answered. Liveness
+(/healthz) checks only the process itself: restarting pods never brings a database back.
 """
 
 import inspect
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Annotated
 
@@ -13,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Response, status
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from betting.settings import get_settings
 from gateway import metrics
 from gateway.deps import EngineDep
 from gateway.schemas import Status, errors
@@ -34,11 +45,31 @@ def database_reachable(engine: EngineDep) -> bool:
     return True
 
 
+class GraceWindow:
+    """Whether a dependency counts as down: it has not answered since the process started, or
+    not for longer than the grace period (BETTING_READINESS_GRACE_S)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last_ok: dict[str, float] = {}
+
+    def down(self, name: str, ok: bool, grace_s: float) -> bool:
+        now = self._clock()
+        if ok:
+            self._last_ok[name] = now
+            return False
+        last_ok = self._last_ok.get(name)
+        return last_ok is None or now - last_ok >= grace_s
+
+
 def _unreachable(checks: Mapping[str, ReadinessCheck]) -> Callable[..., list[str]]:
-    """One dependency that runs every check and answers the names of those that failed."""
+    """One dependency that runs every check and answers the names of those that count as
+    down (`GraceWindow`)."""
+    window = GraceWindow()
 
     def failed(**reachable: bool) -> list[str]:
-        return [name for name, ok in reachable.items() if not ok]
+        grace_s = get_settings().readiness_grace_s
+        return [name for name, ok in reachable.items() if window.down(name, ok, grace_s)]
 
     # FastAPI reads the parameters from the signature: one `Depends` per check.
     failed.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

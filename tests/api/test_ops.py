@@ -147,6 +147,18 @@ def test_without_the_database_readyz_and_reads_are_503(
     assert (answer.status_code, answer.json()) == (503, {"detail": "the database is unavailable"})
 
 
+def test_without_the_database_placing_a_bet_is_503(
+    database_down: Engine, player: Caller, request: pytest.FixtureRequest
+) -> None:
+    """Placement's asynchronous connections (no worker thread) answer an outage as 503 too."""
+    client: TestClient = request.getfixturevalue("bet_maker")
+    body = {"event_id": str(uuid.uuid4()), "market": "draw", "amount": "1.00"}
+    with overridden(bet_maker.app, current_engine, database_down):
+        answer = client.post("/bets", json=body, headers=player.headers)
+
+    assert (answer.status_code, answer.json()) == (503, {"detail": "the database is unavailable"})
+
+
 @pytest.mark.usefixtures("broker_down")
 def test_without_the_broker_the_line_providers_readyz_and_event_writes_are_503(
     line_provider: TestClient, operator: Caller, make_event: Callable[..., Event]

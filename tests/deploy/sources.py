@@ -54,8 +54,33 @@ class Rendered:
         return [doc for docs in self.by_template.values() for doc in docs]
 
 
-def values_of(values_file: Path | None) -> dict[str, Any] | None:
-    return yaml.safe_load(values_file.read_text()) if values_file else None
+# What every install must add to the chart's defaults: the auth key, here from a Secret the user
+# creates (the chart refuses to render without one, test_chart). Values that say anything about
+# the key themselves (auth, developmentMode) render without it.
+REQUIRED_VALUES: dict[str, Any] = {"auth": {"existingSecret": "betting-auth"}}
+
+
+def with_required(given: dict[str, Any]) -> dict[str, Any]:
+    if "auth" in given or "developmentMode" in given:
+        return given
+    return merged(REQUIRED_VALUES, given)
+
+
+def merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` on top of `base`, maps merged key by key as Helm merges values."""
+    result = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def values_of(values_file: Path | None) -> dict[str, Any]:
+    """The values a source renders with: the file's (none for the defaults) over REQUIRED_VALUES."""
+    given = yaml.safe_load(values_file.read_text()) if values_file else {}
+    return with_required(given)
 
 
 def chart_source_names() -> list[str]:
@@ -81,10 +106,15 @@ def chart() -> helm_python.Chart:
     return helm_python.Chart.load(CHART)
 
 
-def render_chart(values: dict[str, Any] | None) -> dict[str, str]:
-    """Render as `helm install` would, offline."""
+def render_chart(values: dict[str, Any] | None, *, bare: bool = False) -> dict[str, str]:
+    """Render as `helm install` would, offline, with `values` over REQUIRED_VALUES (`bare`: over
+    the chart's defaults alone)."""
+    given = values or {}
     rendered: dict[str, str] = chart().render(
-        values, name=RELEASE, namespace=NAMESPACE, is_install=True
+        given if bare else with_required(given),
+        name=RELEASE,
+        namespace=NAMESPACE,
+        is_install=True,
     )
     return rendered
 
@@ -124,17 +154,32 @@ def source(name: str) -> Rendered:
 
 
 def workloads(rendered: Rendered) -> list[Manifest]:
-    return [d for d in rendered.documents if d["kind"] in {"Deployment", "StatefulSet", "Job"}]
+    """Everything that runs pods, the `helm test` Pod included."""
+    kinds = {"Deployment", "StatefulSet", "Job", "Pod"}
+    return [d for d in rendered.documents if d["kind"] in kinds]
 
 
 def pod_spec(workload: Manifest) -> Manifest:
-    spec: Manifest = workload["spec"]["template"]["spec"]
+    spec: Manifest = (
+        workload["spec"] if workload["kind"] == "Pod" else workload["spec"]["template"]["spec"]
+    )
     return spec
+
+
+def pod_labels(workload: Manifest) -> dict[str, str]:
+    meta = (
+        workload["metadata"]
+        if workload["kind"] == "Pod"
+        else workload["spec"]["template"]["metadata"]
+    )
+    labels: dict[str, str] = meta["labels"]
+    return labels
 
 
 def runs_platform_image(container: Manifest) -> bool:
     image: str = container["image"]
-    return image.rsplit("/", 1)[-1].split(":")[0] == IMAGE_REPOSITORY
+    # repository:tag or repository@sha256:digest
+    return image.rsplit("/", 1)[-1].split("@")[0].split(":")[0] == IMAGE_REPOSITORY
 
 
 def platform_containers(rendered: Rendered) -> list[tuple[Manifest, Manifest]]:

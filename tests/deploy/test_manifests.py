@@ -1,5 +1,6 @@
 """Every manifest, rendered by the chart or built by kustomize, is valid Kubernetes (strict: no
-unknown field) or a valid KEDA resource, and every pod runs locked down."""
+unknown field) or a valid custom resource (KEDA, the Prometheus Operator, the Gateway API) by
+its CRD, and every pod runs locked down."""
 
 from functools import cache
 from typing import Any
@@ -15,6 +16,7 @@ from tests.deploy.sources import (
     Rendered,
     kustomize_source_names,
     platform_containers,
+    pod_labels,
     pod_spec,
     schemas_dir,
     source,
@@ -59,9 +61,13 @@ def crd_validators() -> dict[tuple[str, str], jsonschema.Draft7Validator]:
     return validators
 
 
+# API groups served by custom resources, validated against their CRDs in schemas_dir().
+CRD_GROUPS = ("keda.sh", "monitoring.coreos.com", "gateway.networking.k8s.io")
+
+
 def _validate(doc: Manifest, version: str) -> None:
     key = (doc["apiVersion"], doc["kind"])
-    if doc["apiVersion"].startswith("keda.sh/"):
+    if doc["apiVersion"].split("/")[0] in CRD_GROUPS:
         assert key in crd_validators(), f"no CRD schema for {key} in {schemas_dir()}"
         errors = sorted(crd_validators()[key].iter_errors(doc), key=lambda e: list(e.path))
         assert not errors, [f"{'.'.join(map(str, e.path))}: {e.message}" for e in errors]
@@ -121,6 +127,55 @@ def test_the_base_ships_no_secret_so_no_key_anyone_could_know() -> None:
     assert [d["metadata"]["name"] for d in base if d["kind"] == "Secret"] == []
     kind = source("kustomize-kind").documents
     assert ("Secret", "betting-secrets") in {(d["kind"], d["metadata"]["name"]) for d in kind}
+
+
+def test_the_base_applies_the_jobs_before_the_deployments() -> None:
+    """kubectl applies in the listed order: the topics exist (the Job creates them with their
+    partitions) before a producer could meet a missing one."""
+    kinds = [d["kind"] for d in source("kustomize-base").documents]
+    assert kinds[0] == "Namespace"
+    last_job = max(i for i, kind in enumerate(kinds) if kind == "Job")
+    assert last_job < kinds.index("Deployment")
+    # The NetworkPolicies are in force before any pod starts.
+    assert max(i for i, kind in enumerate(kinds) if kind == "NetworkPolicy") < kinds.index("Job")
+
+
+def test_the_bases_jobs_are_named_after_the_image_tag() -> None:
+    """A Job's pod template is immutable: a new tag must make new Jobs, so `kubectl apply` of
+    an upgrade never fails with "field is immutable"."""
+    jobs = [d for d in source("kustomize-base").documents if d["kind"] == "Job"]
+    assert len(jobs) == 2
+    for job in jobs:
+        tag = pod_spec(job)["containers"][0]["image"].rsplit(":", 1)[1]
+        component = job["metadata"]["labels"]["app.kubernetes.io/component"]
+        assert job["metadata"]["name"] == f"{component}-{tag}"
+        assert job["spec"]["ttlSecondsAfterFinished"] > 0
+
+
+@pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind"])
+def test_k8s_servers_drain_and_functions_serve_metrics(name: str) -> None:
+    documents = source(name).documents
+    config = next(
+        d
+        for d in documents
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "betting-config"
+    )
+    for deployment in (d for d in documents if d["kind"] == "Deployment"):
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        spec = pod_spec(deployment)
+        container = spec["containers"][0]
+        if component in SERVERS:
+            assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+            continue
+        (port,) = container["ports"]
+        assert (port["name"], str(port["containerPort"])) == (
+            "metrics",
+            config["data"]["BETTING_METRICS_PORT"],
+        )
+        if component == "bet-scorer":
+            assert spec["terminationGracePeriodSeconds"] > 120 + 10  # its wait, then a flush
+    assert float(config["data"]["BETTING_READINESS_GRACE_S"]) > 0
+    assert config["data"]["BETTING_LOG_FORMAT"] == "json"
 
 
 @pytest.mark.parametrize("name", SOURCES)
@@ -215,16 +270,19 @@ def test_only_what_must_talk_talks(name: str) -> None:
         # component: (egress ports besides DNS, ingress ports); the bet maker never the broker
         "line-provider": ({database_port, broker_port}, {8001}),
         "bet-maker": ({database_port}, {8002}),
-        "event-writer": ({database_port, broker_port}, set()),
-        "bet-scorer": ({database_port, broker_port}, set()),
-        "bet-writer": ({database_port, broker_port}, set()),
+        # Prometheus in to a function's metrics port (a server's /metrics is on its http port).
+        "event-writer": ({database_port, broker_port}, {9464}),
+        "bet-scorer": ({database_port, broker_port}, {9464}),
+        "bet-writer": ({database_port, broker_port}, {9464}),
+        # helm test's smoke match calls the two servers, nothing else.
+        "smoke-test": ({8001, 8002}, set()),
         "migrate": ({database_port}, set()),
         "topics": ({database_port, broker_port}, set()),
         "database": (set(), {5432}),
         "broker": (set(), {9092}),
     }
     for workload in workloads(rendered):
-        labels = workload["spec"]["template"]["metadata"]["labels"]
+        labels = pod_labels(workload)
         component = labels["app.kubernetes.io/component"]
         policies = _policies(rendered, labels)
         types = {t for p in policies for t in p["spec"]["policyTypes"]}
@@ -280,7 +338,7 @@ def _deployment_leaves(name: str, components: tuple[str, ...]) -> dict[str, dict
 
 
 @pytest.mark.parametrize("name", ["kustomize-base", "kustomize-kind"])
-def test_the_function_deployments_differ_only_by_name_command_and_probe(name: str) -> None:
+def test_the_function_deployments_differ_only_by_name_command_probe_and_grace(name: str) -> None:
     """k8s/ defines a function Deployment once: the three built from it share every field but
     their name (and the component label the PDBs, policies and ScaledObjects select on), their
     command, and the scorer's longer probe."""
@@ -295,8 +353,9 @@ def test_the_function_deployments_differ_only_by_name_command_and_probe(name: st
     for function, leaves in deployments.items():
         assert set(leaves) == shape, function
         assert {leaves[path] for path in naming} == {function}
+    grace = ("spec", "template", "spec", "terminationGracePeriodSeconds")
     differ = {path for path in shape if len({d[path] for d in deployments.values()}) > 1}
-    assert differ == naming | max_age
+    assert differ == naming | max_age | {grace}
     ages = {function: {d[path] for path in max_age} for function, d in deployments.items()}
     assert ages == {"event-writer": {"60"}, "bet-scorer": {"180"}, "bet-writer": {"60"}}
 

@@ -2,6 +2,7 @@
 address (the dev front, as through the Ingress), and with each server at its own address (as
 through two port-forwards)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from betting.auth import Role, mint_token
+from tests.conftest import Stack
 
 pytestmark = pytest.mark.e2e
 
-SMOKE = Path(__file__).resolve().parents[2] / "scripts" / "smoke.py"
+SMOKE = Path(__file__).resolve().parents[2] / "launcher" / "smoke.py"
 
 
 def run_smoke(*api: str) -> subprocess.CompletedProcess[str]:
@@ -46,3 +48,21 @@ def test_kind_smoke_script_plays_a_match_against_each_server_at_its_own_address(
     result = run_smoke("--api", line_provider_url, "--bets-api", bet_maker_url)
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.usefixtures("functions")
+def test_betting_smoke_mints_its_own_tokens_and_plays_a_match(
+    stack: Stack, line_provider_url: str, bet_maker_url: str
+) -> None:
+    """What the chart's `helm test` pod runs: only the auth key in its environment."""
+    betting = str(Path(sys.executable).parent / "betting")
+    result = subprocess.run(
+        [betting, "smoke", "--api", line_provider_url, "--bets-api", bet_maker_url],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "smoke test passed" in result.stdout

@@ -19,6 +19,10 @@ EXCEPTIONS = {
     "tests/deploy/schemas/compose-spec.json",
     "tests/deploy/schemas/keda.sh_scaledobjects.yaml",
     "tests/deploy/schemas/keda.sh_triggerauthentications.yaml",
+    "tests/deploy/schemas/monitoring.coreos.com_servicemonitors.yaml",
+    "tests/deploy/schemas/monitoring.coreos.com_podmonitors.yaml",
+    "tests/deploy/schemas/monitoring.coreos.com_prometheusrules.yaml",
+    "tests/deploy/schemas/gateway.networking.k8s.io_httproutes.yaml",
 }
 
 

@@ -199,6 +199,35 @@ def test_decode_bet_scored_refuses_what_the_model_refuses(change: dict[str, Any]
         decode_bet_scored(raw)
 
 
+_ID_SPELLINGS = st.uuids().flatmap(
+    lambda u: st.sampled_from([str(u), str(u).upper(), u.hex, f"{{{u}}}", str(u)[:-1]])
+)
+_FIELD_VALUES = {
+    "kind": st.sampled_from(["bet_scored", "event_created", 1]),
+    "bet_id": _ID_SPELLINGS | st.integers(),
+    "event_id": _ID_SPELLINGS | st.none(),
+    "state": st.sampled_from([*(s.value for s in BetState), "won", "WIN"]),
+    "version": st.integers(-2, 2**63) | st.booleans() | st.floats(allow_nan=False) | st.text(),
+    "extra": st.integers(),
+}
+
+
+@FAST
+@given(st.fixed_dictionaries({}, optional={name: values for name, values in _FIELD_VALUES.items()}))
+def test_decode_bet_scored_answers_as_the_model_does(document: dict[str, Any]) -> None:
+    """The decoder's fast path for the scorer's own spelling never changes an answer."""
+    raw = json.dumps(document).encode()
+    try:
+        expected: BetUpdate | None = _as_update(BetScored.model_validate_json(raw))
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            decode_bet_scored(raw)
+    else:
+        assert decode_bet_scored(raw) == expected
+
+
 def test_decode_bet_scored_makes_another_spelling_of_a_bet_id_canonical() -> None:
     bet_id, event_id = uuid.uuid4(), uuid.uuid4()
     raw = encode_bet_scored(str(bet_id).upper(), event_id.hex, BetState.WIN, 1)

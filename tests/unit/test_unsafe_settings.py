@@ -20,7 +20,7 @@ WEAK = {
     "31 bytes": STRONG[:31],
 }
 # Every `betting` command that is a component of the system, or mints tokens.
-GUARDED = (*APPS, "event-writer", "bet-scorer", "bet-writer", "setup", "migrate", "token")
+GUARDED = (*APPS, "event-writer", "bet-scorer", "bet-writer", "setup", "migrate", "token", "smoke")
 
 
 @pytest.fixture

@@ -38,9 +38,22 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
-{{/* The image every component runs. */}}
+{{/* The image every component runs: by digest when imageDigest is set, else by tag. */}}
 {{- define "betting.image" -}}
+{{- if .Values.imageDigest -}}
+{{ .Values.image.repository }}@{{ .Values.imageDigest }}
+{{- else -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+{{- end }}
+
+{{/* The pods' ServiceAccount: the chart's own, a given one, or the namespace's default. */}}
+{{- define "betting.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{ .Values.serviceAccount.name | default (include "betting.fullname" .) }}
+{{- else -}}
+{{ .Values.serviceAccount.name | default "default" }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret the chart creates for whatever has no existingSecret. */}}
@@ -57,21 +70,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "betting.databaseUrl" -}}
 {{- $d := .Values.database }}
 {{- $auth := $d.user }}
-{{- if $d.password }}{{ $auth = printf "%s:%s" $d.user ($d.password | urlquery) }}{{ end }}
+{{- /* urlquery writes a space as "+", which a URL's user info reads as a plus: use %20. */}}
+{{- if $d.password }}{{ $auth = printf "%s:%s" $d.user ($d.password | urlquery | replace "+" "%20") }}{{ end }}
 {{- printf "postgresql+psycopg2://%s@%s:%d/%s" $auth $d.host (int $d.port) $d.name }}
 {{- end }}
 
-{{/* The auth key: the value given, else the one already in the release's Secret, else new. */}}
+{{/* The auth key the chart's Secret holds: the value given or, in developmentMode only, a key
+published here. Never generated (no lookup, no random): every render is the same, so GitOps
+tools (Argo CD, Flux, `helm template`) see no change and no token stops working. */}}
 {{- define "betting.authSecret" -}}
 {{- if .Values.auth.secret }}
 {{- .Values.auth.secret }}
+{{- else if .Values.developmentMode }}
+{{- "chart-development-key-published-in-the-chart-never-use-it-in-production" }}
 {{- else }}
-{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "betting.secretName" .) }}
-{{- if and $existing (index ($existing.data | default dict) "auth-secret") }}
-{{- index $existing.data "auth-secret" | b64dec }}
-{{- else }}
-{{- randAlphaNum 64 }}
-{{- end }}
+{{- fail "auth: set auth.existingSecret to a Secret you created (e.g. `kubectl create secret generic betting-auth --from-literal=auth-secret=$(openssl rand -hex 32)`), or auth.secret; developmentMode=true uses a published key, for a throwaway cluster only" }}
 {{- end }}
 {{- end }}
 
@@ -83,25 +96,48 @@ broker's come apart, in betting.kafkaEnv, for its clients only. */}}
     secretKeyRef:
       name: {{ .Values.database.existingSecret | default (include "betting.secretName" .) }}
       key: {{ ternary .Values.database.existingSecretKey "database-url" (not (empty .Values.database.existingSecret)) }}
-- name: BETTING_AUTH_SECRET
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.auth.existingSecret | default (include "betting.secretName" .) }}
-      key: {{ ternary .Values.auth.existingSecretKey "auth-secret" (not (empty .Values.auth.existingSecret)) }}
+{{ include "betting.authEnv" . }}
 - name: BETTING_DATABASE_POOL_SIZE
   value: {{ .Values.database.poolSize | quote }}
 - name: BETTING_COMMIT_INTERVAL_S
   value: {{ .Values.commitIntervalSeconds | quote }}
 - name: BETTING_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+- name: BETTING_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
 {{- range $name, $value := .Values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Pod-level security: a non-root user, the runtime's default seccomp profile. */}}
+{{/* The auth key (and, in developmentMode, BETTING_ENV=dev): what minting a token needs. */}}
+{{- define "betting.authEnv" -}}
+- name: BETTING_AUTH_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.auth.existingSecret | default (include "betting.secretName" .) }}
+      key: {{ ternary .Values.auth.existingSecretKey "auth-secret" (not (empty .Values.auth.existingSecret)) }}
+{{- if .Values.developmentMode }}
+- name: BETTING_ENV
+  value: dev
+{{- end }}
+{{- end }}
+
+{{/* How the topics are shaped (topics.*): for what creates or declares them. */}}
+{{- define "betting.topicEnv" -}}
+- name: BETTING_TOPIC_PARTITIONS
+  value: {{ .Values.topics.partitions | quote }}
+- name: BETTING_TOPIC_REPLICATION_FACTOR
+  value: {{ .Values.topics.replicationFactor | quote }}
+- name: BETTING_TOPIC_RETENTION_MS
+  value: {{ .Values.topics.retentionMs | int64 | quote }}
+{{- end }}
+
+{{/* Pod-level security: a non-root user, the runtime's default seccomp profile, the release's
+ServiceAccount without its token (nothing here calls the Kubernetes API). */}}
 {{- define "betting.podSecurityContext" -}}
+serviceAccountName: {{ include "betting.serviceAccountName" . }}
 automountServiceAccountToken: false
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
@@ -126,8 +162,30 @@ tolerations:
 {{/* Annotations for checkov on every workload: the checks this chart fails on purpose, and why. */}}
 {{- define "betting.checkovSkips" -}}
 checkov.io/skip1: CKV_K8S_35=settings are read only from BETTING_* environment variables (betting/settings.py); the values come from Secrets via secretKeyRef
-checkov.io/skip2: CKV_K8S_43=the image is referenced by tag (image.tag); kind and air-gapped clusters load it locally, where no registry digest exists
 checkov.io/skip3: CKV_K8S_15=image.pullPolicy defaults to IfNotPresent so locally loaded images (kind) work; release tags are immutable
+{{- if not .Values.imageDigest }}
+checkov.io/skip2: CKV_K8S_43=the image is referenced by tag unless imageDigest is set; kind and air-gapped clusters load it locally, where no registry digest exists
+{{- end }}
+{{- end }}
+
+{{/* The checks each function fails or passes against the topics' partition count, and the
+scorer's grace period against its longest wait; call with (dict "ctx" $ "component" name "f"
+its values). */}}
+{{- define "betting.functionChecks" -}}
+{{- $partitions := int .ctx.Values.topics.partitions }}
+{{- $a := .f.autoscaling }}
+{{- if gt (int $a.minReplicas) (int $a.maxReplicas) }}
+{{- fail (printf "functions.%s.autoscaling: minReplicas is above maxReplicas" .component) }}
+{{- end }}
+{{- if or (gt (int $a.maxReplicas) $partitions) (gt (int .f.replicas) $partitions) }}
+{{- fail (printf "functions.%s: replicas and autoscaling.maxReplicas must not exceed topics.partitions (%d): a consumer beyond the partition count gets none and sits idle" .component $partitions) }}
+{{- end }}
+{{- if eq .component "bet-scorer" }}
+{{- $wait := index .ctx.Values.extraEnv "BETTING_SCORER_WAIT_TIMEOUT_S" | default 120 | float64 }}
+{{- if le (float64 .f.terminationGracePeriodSeconds) (addf $wait 10) }}
+{{- fail (printf "functions.bet-scorer.terminationGracePeriodSeconds must exceed its wait for the event writer (BETTING_SCORER_WAIT_TIMEOUT_S, %v s) by 10 s or more, or SIGKILL can cut the last checkpoint" $wait) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The broker's settings, for the components that talk to it (betting.brokerClients). */}}

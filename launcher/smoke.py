@@ -2,15 +2,15 @@
 settled. --api is where /events is served (the line provider, or one address for the whole API:
 an Ingress, `make run`'s front); --bets-api, if given, where /bets is (the bet maker).
 
-    python3 scripts/smoke.py --api http://127.0.0.1:8000 --operator-token T --player-token T
-    python3 scripts/smoke.py --api http://127.0.0.1:8001 --bets-api http://127.0.0.1:8002 ...
+    python3 launcher/smoke.py --api http://127.0.0.1:8000 --operator-token T --player-token T
+    python3 launcher/smoke.py --api http://127.0.0.1:8001 --bets-api http://127.0.0.1:8002 ...
 
-Standard library only, so it runs from any Python 3.11 (used by scripts/kind-up.sh).
+Standard library only, so it runs from any Python 3.11 (scripts/kind-up.sh runs it from the
+host); in the image `betting smoke` runs it with tokens it mints itself (the chart's `helm test`).
 """
 
 import argparse
 import json
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -60,15 +60,24 @@ class Api:
         raise SystemExit(f"timed out waiting for {what}; last answer: {payload}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser, *, tokens_required: bool) -> None:
+    """The smoke test's options (here and in `betting smoke`, which can mint the tokens)."""
     parser.add_argument("--api", default="http://127.0.0.1:8000", help="where /events is")
     parser.add_argument("--bets-api", help="where /bets is, if not at --api")
-    parser.add_argument("--operator-token", required=True)
-    parser.add_argument("--player-token", required=True)
+    parser.add_argument("--operator-token", required=tokens_required)
+    parser.add_argument("--player-token", required=tokens_required)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser, tokens_required=True)
     args = parser.parse_args()
-    api = Api(args.api, args.bets_api or args.api, args.operator_token, args.player_token)
+    play(Api(args.api, args.bets_api or args.api, args.operator_token, args.player_token), args)
+
+
+def play(api: Api, args: argparse.Namespace) -> None:
+    """The match, step by step; SystemExit with what went wrong."""
     wait = args.timeout
 
     event = api.expect(
@@ -109,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
