@@ -382,7 +382,7 @@ def app_broker(stack: Stack) -> Iterator[str]:
     cannot change what they answer (a created event is never applied, its id stays 404)."""
     broker = local.Broker(local.free_port()).start()
     try:
-        topics.ensure_topics(broker.address)
+        topics.ensure_topics({"bootstrap.servers": broker.address})
         yield broker.address
     finally:
         broker.stop()
