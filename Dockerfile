@@ -8,24 +8,35 @@
 # No HEALTHCHECK here: the image runs six different components, and Compose and Kubernetes
 # define each one's own check.
 # checkov:skip=CKV_DOCKER_2: one image runs six components; Compose and Kubernetes give each its own health check
+# checkov:skip=CKV_DOCKER_7: FROM names the build argument BASE_IMAGE, whose default is tagged (python:3.11-slim); checkov does not resolve ARG
+
+# The base of both stages: any Debian-like image with Python 3.11, `python3 -m venv`, groupadd
+# and useradd. The default is the official slim image; without a registry, a Debian root
+# filesystem made with debootstrap and `docker import`ed serves (`make image-test` does that).
+ARG BASE_IMAGE=python:3.11-slim
 
 # Builder: the pinned dependencies and the project in a virtualenv. Every dependency ships a
 # manylinux wheel, so no compiler is needed here either. Both stages use the same base, so the
 # virtualenv's interpreter path is the same in both.
-FROM python:3.11-slim AS builder
+FROM ${BASE_IMAGE} AS builder
+# Extra pip options. Without a reachable index: "--no-index --find-links /wheelhouse", with
+# the wheels downloaded beforehand into ./wheelhouse (git-ignored; absent, nothing is copied).
+ARG PIP_OPTIONS=""
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
+# The wildcard matches nothing when there is no wheelhouse; constraints.txt keeps COPY valid.
+COPY constraints.txt wheelhouse* /wheelhouse/
 COPY betting/ betting/
 COPY gateway/ gateway/
 COPY functions/ functions/
 COPY launcher/ launcher/
-RUN /opt/venv/bin/pip install -c constraints.txt .
+RUN /opt/venv/bin/pip install ${PIP_OPTIONS} -c constraints.txt .
 
 # Final: the interpreter, the virtualenv and the application source; nothing else.
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 ARG UID=10001
 # Home is /tmp: the root filesystem is read-only on Kubernetes, /tmp is a writable emptyDir.
 RUN groupadd --gid ${UID} betting \
@@ -41,7 +52,7 @@ COPY functions/ functions/
 COPY launcher/ launcher/
 # /app/state is Quix Streams' default state directory (relative to the working directory);
 # on Kubernetes it and /tmp are emptyDir volumes, because the root filesystem is read-only.
-RUN python -m compileall -q /app && mkdir -p /app/state && chown ${UID}:${UID} /app/state
+RUN python3 -m compileall -q /app && mkdir -p /app/state && chown ${UID}:${UID} /app/state
 # /app comes before site-packages, so the code that runs is the code next to alembic.ini and
 # migrations/ (`betting migrate` finds them relative to the package).
 ENV PATH=/opt/venv/bin:$PATH \

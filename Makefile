@@ -21,9 +21,10 @@ venv: $(STAMP) ## Create the virtualenv and install the project (done on first u
 run: $(STAMP) ## Run the whole system locally: Postgres, broker, both servers (all on :8000), functions
 	$(BIN)/betting dev
 
-test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check
+test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker), then deploy-check and image-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory deploy-check
+	$(MAKE) --no-print-directory image-test
 
 soak: $(STAMP) ## The long fault tests: SIGKILLs during 100k- and 1M-bet settlements, one event of 2M bets (about an hour)
 	$(BIN)/python -m pytest tests/faults -m soak -s $(PYTEST_ARGS)
@@ -62,13 +63,16 @@ clean: ## Remove the virtualenv and the local dev data
 	rm -rf $(VENV) .venv-deploy .venv-checkov .dev .pytest_cache .mypy_cache .ruff_cache
 
 # Deployment: the image, Compose, k8s/, the Helm chart and kind (see README, "Deploying").
-.PHONY: deploy-tools deploy-check kind-up kind-down
+.PHONY: deploy-tools deploy-check image-test kind-up kind-down
 
 deploy-tools: ## Install the deploy checks' tools into .venv-deploy and .venv-checkov (pinned)
 	bash scripts/deploy-tools.sh
 
 deploy-check: deploy-tools ## Static checks of Dockerfile, Compose, k8s/ and the chart (no cluster)
 	.venv-deploy/bin/python -m pytest tests/deploy --confcutdir=tests/deploy -p no:cacheprovider $(PYTEST_ARGS)
+
+image-test: $(STAMP) ## Build the image and run every component from it as the chart does (needs root or a Docker engine)
+	$(BIN)/python -m pytest tests/image -p no:cacheprovider $(PYTEST_ARGS)
 
 kind-up: ## Everything on a local kind cluster, then a smoke test (needs Docker, kind, kubectl, helm)
 	bash scripts/kind-up.sh

@@ -5,8 +5,10 @@ The full run writes `bench/results.{md,png,json}`; the quick one (small sizes, w
 so the suite never rots) writes `bench/quick/`; a profiled run writes `bench/profiles/`,
 whose figures are perturbed by the sampling. Every run fails if a figure was not produced;
 none fails for being slow (timing gates on shared machines are flaky). `SECTIONS=gateway` (a
-comma-separated subset of latency, gateway, settlement; memory comes with settlement) runs only
-those, to iterate on one part: such a run writes `bench/partial/`, never the suite's results.
+comma-separated subset of latency, gateway, settlement, book, stream; memory comes with
+settlement) runs only those, to iterate on one part: such a run writes `bench/partial/`, never
+the suite's results. The book (an event with 1M bets) and the stream (1,000 subscribers) run
+last, on the same stack: their rows would only slow the sections before them.
 """
 
 import argparse
@@ -20,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from bench import api, latency, load, report, settlement
+from bench import api, book, latency, load, report, settlement, stream
 from bench.figures import Results
 from bench.load import ensure_wrk
 from bench.profile import Profiler
@@ -30,8 +32,9 @@ from betting.auth import Role
 log = logging.getLogger("bench")
 _ABOUT_JSON = {"$comment": "make bench's figures as data; results.md is the same as a table."}
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("latency", "gateway", "settlement", "memory")
-RUNNABLE = ("latency", "gateway", "settlement")  # memory is sampled during settlement
+SECTIONS = ("latency", "gateway", "settlement", "memory", "book", "stream")
+# memory is sampled during settlement
+RUNNABLE = ("latency", "gateway", "settlement", "book", "stream")
 PAGE_PLAYER = "latency-player-0"
 
 
@@ -43,12 +46,16 @@ class Sizes:
     creates: int
     wrk_seconds: float
     wrk_rounds: int
+    book_bets: int
+    subscribers: int
+    slow_subscribers: int
+    stream_rounds: int
 
 
-FULL = Sizes((10_000, 100_000, 1_000_000), 1000, 30, 20, 10, 3)
-QUICK = Sizes((10_000,), 200, 10, 5, 2, 2)
+FULL = Sizes((10_000, 100_000, 1_000_000), 1000, 30, 20, 10, 3, 1_000_000, 1000, 50, 20)
+QUICK = Sizes((10_000,), 200, 10, 5, 2, 2, 20_000, 50, 5, 3)
 # Profiling samples the 100k settlement; a 1M one would add many minutes and nothing new.
-PROFILED = Sizes((100_000,), 1000, 30, 20, 10, 3)
+PROFILED = Sizes((100_000,), 1000, 30, 20, 10, 3, 100_000, 1000, 50, 10)
 
 
 def measure(
@@ -91,6 +98,18 @@ def measure(
                 counts=list(sizes.settle_counts),
                 profiler=profiler,
                 profile_count=100_000 if 100_000 in sizes.settle_counts else sizes.settle_counts[0],
+            )
+        if "book" in sections:
+            log.info("book")
+            book.run(stack, client, results, bets=sizes.book_bets)
+        if "stream" in sections:
+            log.info("stream")
+            stream.run(
+                stack,
+                results,
+                subscribers=sizes.subscribers,
+                slow=sizes.slow_subscribers,
+                rounds_=sizes.stream_rounds,
             )
         if keep_logs is not None:  # e.g. the batch sizes the sinks log at each checkpoint
             keep_logs.mkdir(exist_ok=True)

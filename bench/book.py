@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench.figures import percentile
+from bench.figures import Figure, Results, percentile
 from bench.pages import Report
 from bench.stack import Stack, local_stack
 from betting.auth import Role, mint_token
@@ -159,6 +159,40 @@ def rounds(samples: dict[bool, list[float]], spec: str) -> str:
     )
 
 
+def seed(stack: Stack, bets: int) -> tuple[str, str]:
+    """An event with `bets` bets and one without, the table vacuumed: their ids."""
+    event, other = str(uuid.uuid4()), str(uuid.uuid4())
+    conn = stack.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(EVENT_SQL, (event,))
+            cur.execute(EVENT_SQL, (other,))
+            cur.execute(BETS_SQL, {"event": event, "count": bets})
+            cur.execute("VACUUM ANALYZE bets")
+    finally:
+        conn.close()
+    return event, other
+
+
+def run(stack: Stack, client: httpx.Client, results: Results, *, bets: int) -> None:
+    """The suite's section (`make bench`): the book beside the plain aggregate it replaces."""
+    operator = {"Authorization": f"Bearer {mint_token('bench-operator', Role.OPERATOR)}"}
+    event, _ = seed(stack, bets)
+    book = client.get(f"/events/{event}/book", headers=operator).json()
+    assert book["bets"] == bets, book
+    served = http_latency(client, f"/events/{event}/book", operator)
+    plain = sql_latency(stack, PLAIN_AGGREGATE, event)
+    for q in (50, 99):
+        results.add(
+            Figure(
+                "book", f"GET /events/{{id}}/book, {bets:,} bets, p{q}",
+                percentile(served, q), "ms", percentile(plain, q),
+                "the plain aggregate: SUM over the event's bets, in SQL alone",
+                "< 200 ms" if q == 99 else "", percentile(served, 99) < 200 if q == 99 else None,
+            )
+        )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.book", description=__doc__)
     parser.add_argument("--bets", type=int, default=1_000_000)
@@ -170,15 +204,10 @@ def main() -> None:
 
     with local_stack() as stack, stack.client() as client:
         operator = {"Authorization": f"Bearer {mint_token('bench-operator', Role.OPERATOR)}"}
-        event, other = str(uuid.uuid4()), str(uuid.uuid4())
+        started = time.perf_counter()
+        event, other = seed(stack, args.bets)
+        line(f"Inserted {args.bets:,} bets in {time.perf_counter() - started:.0f} s.")
         conn = stack.connect()
-        with conn.cursor() as cur:
-            cur.execute(EVENT_SQL, (event,))
-            cur.execute(EVENT_SQL, (other,))
-            started = time.perf_counter()
-            cur.execute(BETS_SQL, {"event": event, "count": args.bets})
-            line(f"Inserted {args.bets:,} bets in {time.perf_counter() - started:.0f} s.")
-            cur.execute("VACUUM ANALYZE bets")
         book = client.get(f"/events/{event}/book", headers=operator).json()
         assert book["bets"] == args.bets, book
 

@@ -18,6 +18,7 @@ Writes bench/results-stream.md. Every loop is bounded in count and time.
 import argparse
 import asyncio
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -30,14 +31,16 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import text
 
-from bench.figures import percentile
+from bench.figures import Figure, Results, percentile
 from bench.memory import PeakRss, rss_mb
 from bench.pages import Report, cpu_s
+from bench.profile import Profiler
 from bench.stack import Stack, local_stack
 from betting.auth import Role, mint_token
 from betting.db import session_scope
 from betting.domain import BetState
 from betting.messages import BetScored, encode
+from betting.settings import get_settings
 from betting.streams import LogRecord
 
 HERE = Path(__file__).resolve().parent
@@ -61,10 +64,14 @@ async def _client(
     resume: asyncio.Event | None,
 ) -> None:  # fmt: skip
     """One subscriber; `resume` given, it stops reading once live until that is set."""
-    slow = resume is not None
-    reader, writer = await asyncio.open_connection(host, port, limit=2**20)
-    if slow:  # a small receive buffer: a client that stops reading is behind at once
-        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if resume is not None:
+        # A small receive window, set before connecting so it is the one negotiated: a
+        # client that stops reading is behind at once, not after megabytes.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
     writer.write(
         f"GET /bets/stream HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
         "Accept: text/event-stream\r\n\r\n".encode()
@@ -198,6 +205,128 @@ def rounds(
     return commits
 
 
+@dataclass
+class Measured:
+    """What one run of the scenario saw (latencies in ms after the commit)."""
+
+    subscribers: int
+    slow: int
+    rounds: int
+    interval_s: float
+    one: list[float]  # the baseline: the same rounds with one subscriber
+    players: list[float]
+    players_with_slow: list[float]
+    expected: int  # deliveries each players' phase should have made
+    rss_mb: dict[str, float]
+    cpu_ms: dict[str, float]  # per round of deliveries
+    live_s: float
+    slow_seen: dict[str, int]
+
+
+def measure(
+    stack: Stack, subscribers: int, slow: int, rounds_: int, interval_s: float,
+    profiler: Profiler,
+) -> Measured:  # fmt: skip
+    """The scenario of the module's docstring on a running stack; every loop is bounded."""
+    server = stack.pid("bet-maker")
+    event = uuid.uuid4()
+    players = [f"player-{n:04d}" for n in range(subscribers)]
+    bets = [uuid.uuid4() for _ in players]
+    conn = stack.connect()
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO events VALUES (%s, 'football', 'Ajax', 'PSV', now(), now(), 2, 3, "
+            "4, 'active', '0-0', 0, 0, now(), now(), NULL)",
+            (str(event),),
+        )
+        cur.executemany(
+            "INSERT INTO bets VALUES (%s, %s, %s, 'team_1', 10, 2, 20, 'none', -1, now(), "
+            "now(), NULL)",
+            [(str(bet), player, str(event)) for bet, player in zip(bets, players, strict=True)],
+        )
+    conn.close()
+    rss = {"idle": rss_mb(server)}
+    tokens = [mint_token(player, Role.PLAYER) for player in players]
+
+    alone = Clients(stack, tokens[:1], "one", slow=False)
+    one_commits = rounds(event, bets, 1, min(rounds_, 10), interval_s)
+    one = latencies(one_commits, alone.finish()["times"])
+    version = 1 + min(rounds_, 10)
+
+    started = time.monotonic()
+    players_clients = Clients(stack, tokens, "players", slow=False)
+    live_s = time.monotonic() - started
+    rss["live"] = rss_mb(server)
+    cpu = cpu_s(server), cpu_s(players_clients.pid)
+    spied = {"bet-maker": server}
+    with PeakRss(spied) as peak, profiler.phase("players", spied, "gil"):
+        commits = rounds(event, bets, version, rounds_, interval_s)
+    rss["peak"] = peak.peak_mb["bet-maker"]
+    cpu_ms = {
+        "bet maker": (cpu_s(server) - cpu[0]) / rounds_ * 1000,
+        "clients": (cpu_s(players_clients.pid) - cpu[1]) / rounds_ * 1000,
+    }
+
+    operators = [mint_token(f"operator-{n}", Role.OPERATOR) for n in range(slow)]
+    slow_clients = Clients(stack, operators, "slow", slow=True)
+    with PeakRss(spied) as peak, profiler.phase("slow operators", spied, "gil"):
+        commits_two = rounds(event, bets, version + rounds_, rounds_, interval_s)
+    rss["peak with slow"] = peak.peak_mb["bet-maker"]
+    slow_seen = slow_clients.finish()
+    got = players_clients.finish()
+    return Measured(
+        subscribers, slow, rounds_, interval_s, one,
+        latencies(commits, got["times"]), latencies(commits_two, got["times"]),
+        rounds_ * subscribers, rss, cpu_ms, live_s,
+        {k: slow_seen[k] for k in ("live", "dropped", "ended")},
+    )  # fmt: skip
+
+
+def spread(latency: list[float]) -> str:
+    return (
+        f"p50 {percentile(latency, 50):.0f} ms, p99 {percentile(latency, 99):.0f} ms, "
+        f"max {max(latency, default=math.nan):.0f} ms"
+    )
+
+
+def run(stack: Stack, results: Results, *, subscribers: int, slow: int, rounds_: int) -> None:
+    """The suite's section (`make bench`): the players' deliveries beside one subscriber's."""
+    m = measure(stack, subscribers, slow, rounds_, 1.0, Profiler(None))
+    base = "one subscriber, same rounds"
+    for phase, latency in (
+        ("", m.players),
+        (f", {slow} slow operators dropped", m.players_with_slow),
+    ):
+        complete = len(latency) == m.expected
+        for q in (50, 99):
+            results.add(
+                Figure(
+                    "stream",
+                    f"bet stream, {subscribers} subscribers{phase}: commit → client, p{q}"
+                    f" ({len(latency)} of {m.expected} delivered)",
+                    percentile(latency, q), "ms", percentile(m.one, q), base,
+                    "p99 ≤ 250 ms, none missing" if q == 99 else "",
+                    (percentile(latency, 99) <= 250 and complete) if q == 99 else None,
+                )
+            )  # fmt: skip
+    # Only more changes than a queue holds can overflow it: the quick run sends too few.
+    overflow = rounds_ * subscribers > get_settings().stream_queue_size
+    results.add(
+        Figure(
+            "stream", f"bet stream: bet maker peak RSS, {subscribers} subscribers and {slow} "
+            f"that stop reading ({m.slow_seen['dropped']} of them dropped)",
+            m.rss_mb["peak with slow"], "MB", m.rss_mb["idle"], "idle RSS before any subscriber",
+            "every one that stops reading dropped" if overflow else "",
+            m.slow_seen["dropped"] == slow if overflow else None,
+        )
+    )  # fmt: skip
+    results.notes.append(
+        f"Bet stream: bet maker CPU per round of {subscribers} deliveries "
+        f"{m.cpu_ms['bet maker']:.0f} ms; players' max latency {max(m.players):.0f} ms "
+        f"({max(m.players_with_slow):.0f} ms with the slow operators)."
+    )
+
+
 def main() -> None:
     if sys.argv[1:2] == ["clients"]:
         clients_main(sys.argv[2:])
@@ -207,76 +336,43 @@ def main() -> None:
     parser.add_argument("--slow", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
+    parser.add_argument("--profile", type=Path, help="py-spy the bet maker into this directory")
     args = parser.parse_args()
+    profiler = Profiler(args.profile)
     report = Report("bench.stream")
     line = report.line
-
     with local_stack() as stack:
-        server = stack.pid("bet-maker")
-        event = uuid.uuid4()
-        players = [f"player-{n:04d}" for n in range(args.subscribers)]
-        bets = [uuid.uuid4() for _ in players]
-        conn = stack.connect()
-        with conn.cursor() as cur:
-            cur.execute(
-                "INSERT INTO events VALUES (%s, 'football', 'Ajax', 'PSV', now(), now(), 2, 3, "
-                "4, 'active', '0-0', 0, 0, now(), now(), NULL)",
-                (str(event),),
-            )
-            cur.executemany(
-                "INSERT INTO bets VALUES (%s, %s, %s, 'team_1', 10, 2, 20, 'none', -1, now(), "
-                "now(), NULL)",
-                [(str(bet), player, str(event)) for bet, player in zip(bets, players, strict=True)],
-            )
-        conn.close()
-        line(f"- bet maker RSS before any subscriber: {rss_mb(server):.0f} MB")
-        tokens = [mint_token(player, Role.PLAYER) for player in players]
-        started = time.monotonic()
-        players_clients = Clients(stack, tokens, "players", slow=False)
-        live_s = time.monotonic() - started
-        line(
-            f"- {args.subscribers} subscribers live in {live_s:.1f} s; "
-            f"bet maker RSS {rss_mb(server):.0f} MB"
-        )
+        m = measure(stack, args.subscribers, args.slow, args.rounds, args.interval, profiler)
 
-        cpu = cpu_s(server), cpu_s(players_clients.pid)
-        with PeakRss({"bet-maker": server}) as peak:
-            commits = rounds(event, bets, 1, args.rounds, args.interval)
-        phase_one = peak.peak_mb["bet-maker"]
-        server_cpu = (cpu_s(server) - cpu[0]) / args.rounds * 1000
-        clients_cpu = (cpu_s(players_clients.pid) - cpu[1]) / args.rounds * 1000
-
-        operators = [mint_token(f"operator-{n}", Role.OPERATOR) for n in range(args.slow)]
-        slow_clients = Clients(stack, operators, "slow", slow=True)
-        with PeakRss({"bet-maker": server}) as peak:
-            commits_two = rounds(event, bets, 1 + args.rounds, args.rounds, args.interval)
-        slow = slow_clients.finish()
-        got = players_clients.finish()
-
-    def deliveries(commits: dict[int, float], peak_mb: float) -> None:
-        latency = latencies(commits, got["times"])
-        expected = len(commits) * args.subscribers
-        line(
-            f"- players: {len(latency)} of {expected} deliveries; latency after commit "
-            f"p50 {percentile(latency, 50):.0f} ms, p99 {percentile(latency, 99):.0f} ms, "
-            f"max {max(latency):.0f} ms; bet maker peak RSS {peak_mb:.0f} MB"
-        )
-
+    line(f"- bet maker RSS before any subscriber: {m.rss_mb['idle']:.0f} MB")
+    line(f"- one subscriber (the baseline), {len(m.one)} rounds: {spread(m.one)}")
+    line(
+        f"- {args.subscribers} subscribers live in {m.live_s:.1f} s; "
+        f"bet maker RSS {m.rss_mb['live']:.0f} MB"
+    )
     report.heading(
         f"{args.subscribers} players, {args.rounds} rounds of {args.subscribers} changes "
         f"(one transaction each, every {args.interval} s)"
     )
-    deliveries(commits, phase_one)
     line(
-        f"- CPU per round of {args.subscribers} deliveries: bet maker {server_cpu:.0f} ms, "
-        f"the clients' process {clients_cpu:.0f} ms"
+        f"- players: {len(m.players)} of {m.expected} deliveries; latency after commit "
+        f"{spread(m.players)}; bet maker peak RSS {m.rss_mb['peak']:.0f} MB"
+    )
+    line(
+        f"- CPU per round of {args.subscribers} deliveries: bet maker "
+        f"{m.cpu_ms['bet maker']:.0f} ms, the clients' process {m.cpu_ms['clients']:.0f} ms"
     )
     report.heading(f"The same, while {args.slow} operators watching every bet stop reading")
-    deliveries(commits_two, peak.peak_mb["bet-maker"])
     line(
-        f"- slow operators: {slow['live']} went live, {slow['dropped']} read the 'too slow' "
-        f"comment, {slow['ended']} streams ended by the bet maker"
+        f"- players: {len(m.players_with_slow)} of {m.expected} deliveries; latency after "
+        f"commit {spread(m.players_with_slow)}; bet maker peak RSS "
+        f"{m.rss_mb['peak with slow']:.0f} MB"
     )
+    line(
+        f"- slow operators: {m.slow_seen['live']} went live, {m.slow_seen['dropped']} read the "
+        f"'too slow' comment, {m.slow_seen['ended']} streams ended by the bet maker"
+    )
+    profiler.write_summary()
     report.write(
         HERE / "results-stream.md",
         "The bet stream",

@@ -91,7 +91,7 @@ def decode_bet_scored(raw: bytes | None) -> BetUpdate:
     """Parse a `bets.state` value as `BetScored`; raises `ValueError` with the reason.
 
     The bet writer's hot loop. A record exactly as the scorer writes it (five fields, ids as
-    canonical UUID text, a known state, a non-negative integer version) is read with
+    canonical UUID text, a known state, an integer version in a bigint's range) is read with
     `json.loads` and these checks: a subset of what the model accepts, giving the same values,
     at less than half its cost (the model builds two `UUID` objects only for them to be turned
     back into text). Anything else goes through the model, which accepts it (another spelling

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_AUTH_SECRET = "dev-secret-change-me-dev-secret-change-me"  # noqa: S105 (published on purpose)
@@ -37,9 +37,26 @@ class Settings(BaseSettings):
     functions_db_statement_timeout_ms: int = Field(default=900_000, ge=1)
     functions_db_lock_timeout_ms: int = Field(default=30_000, ge=1)
     kafka_brokers: str = "127.0.0.1:9092"
+    # How every Kafka client (the line provider's producer, the functions, setup's admin
+    # client) reaches a secured broker, in librdkafka's terms (betting/kafka.py builds the one
+    # client configuration). PLAINTEXT serves the local broker; a default Redpanda or a managed
+    # Kafka wants SASL_SSL. The mechanism, user and password are used only with SASL_*.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # A PEM file of the CA that signed the broker's certificate (SSL, SASL_SSL); empty means
+    # the system's CAs.
+    kafka_ca_file: str = ""
     # tansu holds the first JoinGroup for half the session timeout; 6 s keeps start-up short.
     kafka_session_timeout_ms: int = Field(default=6000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=2000, ge=100)
+    # A consumer that does not poll for this long leaves its group (its partitions go to
+    # another member, which replays the message). It must exceed the scorer's wait for the
+    # event writer, during which it does not poll, and a settlement of one event, which is one
+    # step: 2M bets take minutes on a busy host, so this is far above librdkafka's 5 minutes;
+    # a hung step is caught by the heartbeat (betting/liveness.py) instead.
+    kafka_max_poll_interval_ms: int = Field(default=3_600_000, ge=1000)
     # How long the broker may hold a consumer's fetch when it has nothing new. tansu does not
     # answer a held fetch when a message arrives, so each hop waited ~150 ms at the client's
     # default (500); Kafka and Redpanda do, and a short value only adds idle fetches there.
@@ -71,11 +88,6 @@ class Settings(BaseSettings):
     # Records the scorer sends, then waits for the broker to take, before it reads more; each
     # chunk touches the heartbeat file, so a long settlement is not taken for a hang.
     scorer_chunk_size: int = Field(default=50_000, ge=1)
-    # How long one processing step may keep a function from polling its consumer before
-    # librdkafka leaves the group (its partitions go to another member, which replays the
-    # message). A settlement of one event is one step: 2M bets take minutes on a busy host,
-    # so this is far above librdkafka's 5 minutes; a hung step is caught by the heartbeat.
-    kafka_max_poll_interval_ms: int = Field(default=3_600_000, ge=1000)
     # A consumer group name suffix, so a replay can run under fresh groups.
     consumer_group_suffix: str = ""
     # File a function touches while its consumer makes progress (see betting/liveness.py).
@@ -106,6 +118,28 @@ class Settings(BaseSettings):
     # How long the bet stream's log keeps a change: how long a client may be away and still
     # resume from its cursor without a gap.
     stream_retention_s: float = Field(default=7 * 24 * 3600, gt=0)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_whole(self) -> "Settings":
+        """A half-configured secured broker fails at start, saying what is missing, rather
+        than as a client that retries its authentication forever."""
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            missing = [
+                f"BETTING_KAFKA_SASL_{name.upper()}"
+                for name, value in (
+                    ("username", self.kafka_sasl_username),
+                    ("password", self.kafka_sasl_password.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"BETTING_KAFKA_SECURITY_PROTOCOL={protocol} needs {missing}")
+        if self.kafka_ca_file and not protocol.endswith("SSL"):
+            raise ValueError(
+                f"BETTING_KAFKA_CA_FILE is only used with TLS (SSL or SASL_SSL), not {protocol}"
+            )
+        return self
 
     def check_safe(self) -> None:
         """Raise `UnsafeSettings` unless these settings may serve outside local development."""

@@ -13,6 +13,7 @@ from alembic.config import Config
 from betting import topics
 from betting.db import session_scope
 from betting.incarnations import REBASES, adopt
+from betting.kafka import client_config
 from betting.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -29,10 +30,10 @@ def prepare() -> set[str]:
     """Migrate, create the topics, and record which incarnation of each log the stored
     positions come from, rebasing them for a new one (docs/DESIGN.md, rule 8)."""
     migrate()
-    brokers = get_settings().kafka_brokers
-    created = topics.ensure_topics(brokers)
+    connection = client_config(get_settings())
+    created = topics.ensure_topics(connection)
     for topic in REBASES:
-        incarnation = topics.incarnation(brokers, topic)
+        incarnation = topics.incarnation(connection, topic)
         with session_scope() as session:
             if adopt(session, topic, incarnation, rebase_unknown=topic in created):
                 log.info("new %s log: stored positions rebased", topic)

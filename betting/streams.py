@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from quixstreams import Application
+from quixstreams.kafka.configuration import ConnectionConfig
 from quixstreams.models import TopicConfig
 from quixstreams.models.topics import Topic
 from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
@@ -18,6 +19,7 @@ from sqlmodel import Session
 from betting import metrics, topics
 from betting.db import log_is, session_scope, use_function_timeouts
 from betting.incarnations import adopt
+from betting.kafka import client_config
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
 from betting.settings import get_settings
 
@@ -43,12 +45,12 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
     settings = get_settings()
     use_function_timeouts()
     try:
-        topics.check_topics(settings.kafka_brokers, uses)
+        topics.check_topics(client_config(settings), uses)
     except topics.TopicsNotReady as error:
         raise SystemExit(f"{group}: {error}") from None
     metrics.serve(settings.metrics_port)
     app = Application(
-        broker_address=settings.kafka_brokers,
+        broker_address=ConnectionConfig.from_librdkafka_dict(client_config(settings)),
         consumer_group=group + settings.consumer_group_suffix,
         auto_offset_reset="earliest",
         commit_interval=settings.commit_interval_s,
@@ -313,7 +315,7 @@ class DatabaseSink(BatchingSink):
         records = records_of(batch)
         started = time.perf_counter()
         try:
-            incarnation = topics.incarnation(get_settings().kafka_brokers, batch.topic)
+            incarnation = topics.incarnation(client_config(get_settings()), batch.topic)
         except topics.TopicsNotReady as exc:
             log.warning("cannot tell the log's incarnation, retrying: %s", exc)
             raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc

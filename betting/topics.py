@@ -1,7 +1,7 @@
 """Topic names and their configuration, and the one place that creates them."""
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -65,7 +65,9 @@ class TopicsNotReady(Exception):
     names it and what was expected."""
 
 
-def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) -> None:
+def check_topics(
+    connection: Mapping[str, str], names: Iterable[str], timeout_s: float = 10.0
+) -> None:
     """Raise `TopicsNotReady` unless every topic in `names` exists with the configured
     partition count (BETTING_TOPIC_PARTITIONS).
 
@@ -74,8 +76,9 @@ def check_topics(brokers: str, names: Iterable[str], timeout_s: float = 10.0) ->
     """
     # Listing every topic never asks the broker to create one (naming one may, on some).
     try:
-        metadata = AdminClient({"bootstrap.servers": brokers}).list_topics(timeout=timeout_s)
+        metadata = AdminClient(dict(connection)).list_topics(timeout=timeout_s)
     except KafkaException as exc:
+        brokers = connection.get("bootstrap.servers")
         raise TopicsNotReady(f"cannot list the topics at {brokers}: {exc}") from exc
     partitions = shape().partitions
     problems = []
@@ -101,11 +104,16 @@ _NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # the all-zero id, as confluent-kafka p
 
 
 @lru_cache
-def _admin(brokers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": brokers})
+def _cached_admin(connection: tuple[tuple[str, str], ...]) -> AdminClient:
+    return AdminClient(dict(connection))
 
 
-def incarnation(brokers: str, topic: str, timeout_s: float = 10.0) -> str:
+def _admin(connection: Mapping[str, str]) -> AdminClient:
+    """One admin client per connection configuration, kept for the process's lifetime."""
+    return _cached_admin(tuple(sorted(connection.items())))
+
+
+def incarnation(connection: Mapping[str, str], topic: str, timeout_s: float = 10.0) -> str:
     """Which incarnation of `topic` the broker has now: its topic id (Kafka's KIP-516), a new
     one each time the topic is created; raises `TopicsNotReady` if it cannot tell.
 
@@ -113,7 +121,7 @@ def incarnation(brokers: str, topic: str, timeout_s: float = 10.0) -> str:
     """
     try:
         [future] = (
-            _admin(brokers)
+            _admin(connection)
             .describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
             .values()
         )
@@ -126,15 +134,16 @@ def incarnation(brokers: str, topic: str, timeout_s: float = 10.0) -> str:
     return topic_id
 
 
-def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
+def ensure_topics(connection: Mapping[str, str], timeout_s: float = 30.0) -> set[str]:
     """Create any missing topic with the configured shape; return the ones created.
+    `connection` is a librdkafka configuration (betting.kafka.client_config).
 
     Raises `TopicsNotReady` if one that exists has another partition count."""
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient(dict(connection))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [name for name in ALL_TOPICS if name not in existing]
     if not missing:
-        check_topics(brokers, ALL_TOPICS, timeout_s)
+        check_topics(connection, ALL_TOPICS, timeout_s)
         return set()
     wanted = shape()
     futures = admin.create_topics(
@@ -153,5 +162,5 @@ def ensure_topics(brokers: str, timeout_s: float = 30.0) -> set[str]:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     log.info("created topics: %s", ", ".join(sorted(created)))
-    check_topics(brokers, ALL_TOPICS, timeout_s)
+    check_topics(connection, ALL_TOPICS, timeout_s)
     return created

@@ -7,8 +7,10 @@ here touches Kafka: the bet maker is built from this module and has no Kafka cli
 """
 
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from contextlib import asynccontextmanager
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import uvicorn
@@ -28,6 +30,7 @@ from gateway.metrics import MetricsMiddleware
 from gateway.routers.ops import ReadinessCheck, operations_router
 
 log = logging.getLogger(__name__)
+STARTUP_FAILURE = 3  # uvicorn's exit status when it could not start
 
 VERSION = "0.1.0"
 
@@ -118,15 +121,35 @@ def create_app(
     return app
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, letting the app end its long responses (`app.state.drain`, e.g. the bet
+    stream's) as shutdown begins, before uvicorn waits for every response to finish."""
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self._app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        drain: Callable[[], Awaitable[None]] | None = getattr(self._app.state, "drain", None)
+        if drain is not None:
+            await drain()
+        await super().shutdown(sockets)
+
+
 def serve(app: FastAPI, port: int) -> None:
     """Run `app` with uvicorn on the configured host and `port` until SIGTERM or Ctrl-C."""
     settings = get_settings()
     # JSON logs: uvicorn's loggers keep no handlers of their own and reach the root logger's.
     log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=port,
         log_level=settings.log_level.lower(),
         log_config=log_config,
     )
+    server = _Server(config, app)
+    with suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: a server that never started is a failure
+        sys.exit(STARTUP_FAILURE)

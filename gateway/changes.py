@@ -13,11 +13,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from sqlalchemy import Row, bindparam, text
+from sqlalchemy import ColumnElement, bindparam, literal_column, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, BIGINT, INTEGER, TEXT, UUID
 from sqlmodel import Session
 
-from betting.domain import BetState, Market, settled_payout
+from betting.db import payout_sql
 from betting.models import BetPublic
 
 CURSOR_PATTERN = r"^[0-9]{1,19}-[0-9]{1,19}-[0-9]{1,10}$"
@@ -99,10 +100,13 @@ class Selection:
 
 @dataclass(frozen=True)
 class Change:
-    """One change of a bet's state, and the bet as it was right after it."""
+    """One change of a bet's state: whose bet, of which event, and the bet as it was right
+    after it, as JSON (`BET_JSON_SQL`)."""
 
     cursor: Cursor
-    bet: BetPublic
+    user_id: str
+    event_id: uuid.UUID
+    data: str
 
 
 @dataclass(frozen=True)
@@ -126,13 +130,71 @@ _ENTRIES = text("""
     LIMIT :limit
 """)
 
+
+def _utc(timestamp: str) -> str:
+    """SQL: a `timestamptz` as pydantic writes a UTC datetime: `…T07:00:00Z`, or with six
+    fractional digits when it has any."""
+    utc = f"({timestamp}) AT TIME ZONE 'UTC'"
+    return (
+        f"""'"' || to_char({utc}, 'YYYY-MM-DD"T"HH24\\:MI\\:SS') || CASE WHEN """
+        f"""date_trunc('second', {utc}) = {utc} THEN '' ELSE to_char({utc}, '.US') END """
+        """|| 'Z"'"""
+    )
+
+
+def _money(amount: str) -> str:
+    """SQL: an amount as `BetPublic` writes it, `"10.00"`, or `null`."""
+    return f"""coalesce('"' || round({amount}, 2)::text || '"', 'null')"""
+
+
+def _literal(expression: ColumnElement[Any]) -> str:
+    compiled = expression.compile(
+        dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"literal_binds": True},
+    )
+    return str(compiled).replace(":", "\\:")
+
+
+# Each field of `BetPublic`, in its order, as SQL over a change `x` and its bet `b`: the bet
+# as `GET /bets/{id}` shows it right after the change (its fixed fields, and the state, payout
+# and time the change gave it). Postgres writes the event's JSON, so the feed only frames it:
+# building and serialising a model per change was most of the feed's time with many
+# subscribers. `tests/api/test_stream.py` holds it to `BetPublic`'s own JSON, byte for byte.
+_BET_JSON_FIELDS = {
+    "id": "to_json(x.bet_id)::text",
+    "user_id": "to_json(x.user_id)::text",
+    "event_id": "to_json(x.event_id)::text",
+    "market": "to_json(b.market)::text",
+    "amount": _money("b.amount"),
+    "odds": _money("b.odds"),
+    "potential_payout": _money("b.potential_payout"),
+    "payout": _money(
+        _literal(
+            payout_sql(
+                literal_column("x.state"),
+                amount=literal_column("b.amount"),
+                potential=literal_column("b.potential_payout"),
+            )
+        )
+    ),
+    "state": "to_json(x.state)::text",
+    "date_created": _utc("b.date_created"),
+    "updated_at": _utc("x.at"),
+}
+assert list(_BET_JSON_FIELDS) == list(BetPublic.model_fields), "the stream shows what GET shows"
+BET_JSON_SQL = (
+    "'{' || "
+    + " || ',' || ".join(
+        f"""'"{name}"\\:' || {expression}""" for name, expression in _BET_JSON_FIELDS.items()
+    )
+    + " || '}'"
+)
+"""SQL over a change `x` and its bet `b`: the bet's JSON as `GET /bets/{id}` sends it."""
+
 # The selected changes in windows [lo, hi] of given entries, with the bets they belong to.
-# Only array slices are unnested, so each change is read once however the windows fall. Ids
-# come as text: the bet's validation parses them faster than the driver's UUID typecaster.
-_CHANGES = text("""
-    SELECT w.xid, w.seq, w.lo + x.n - 1 AS pos,
-           x.bet_id::text, x.user_id, x.event_id::text, x.state, x.at,
-           b.market, b.amount, b.odds, b.potential_payout, b.date_created
+# Only array slices are unnested, so each change is read once however the windows fall.
+_CHANGES = text(f"""
+    SELECT w.xid, w.seq, w.lo + x.n - 1 AS pos, x.user_id, x.event_id, {BET_JSON_SQL} AS data
     FROM unnest(:xids, :seqs, :los, :his) AS w(xid, seq, lo, hi)
     JOIN bet_changes c ON (c.xid, c.seq) = (w.xid, w.seq)
     CROSS JOIN LATERAL unnest(
@@ -245,26 +307,10 @@ def _fetch(session: Session, windows: list[_Window], selection: Selection) -> li
             "events": sorted(selection.events),
         },
     )
-    return [Change(Cursor(row.xid, row.seq, row.pos), _bet(row)) for row in rows]
-
-
-def _bet(row: Row[Any]) -> BetPublic:
-    """The bet as `GET /bets/{id}` showed it right after the change: its fixed fields, and
-    the state, payout and time the change gave it."""
-    state = BetState(row.state)
-    return BetPublic(
-        id=row.bet_id,
-        user_id=row.user_id,
-        event_id=row.event_id,
-        market=Market(row.market),
-        amount=row.amount,
-        odds=row.odds,
-        potential_payout=row.potential_payout,
-        payout=settled_payout(state, row.amount, row.potential_payout),
-        state=state,
-        date_created=row.date_created,
-        updated_at=row.at,
-    )
+    return [
+        Change(Cursor(row.xid, row.seq, row.pos), row.user_id, row.event_id, row.data)
+        for row in rows
+    ]
 
 
 def prune(*, session: Session, older_than_s: float) -> int:

@@ -14,17 +14,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
 
-import anyio
 import psycopg2
 from sqlmodel import Session
-from sse_starlette import ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from betting.db import BET_CHANGES_CHANNEL, get_engine
@@ -52,25 +49,32 @@ IDLE_POLL_S = 5.0
 RETRY_FIRST_S, RETRY_MAX_S = 0.01, 0.2
 RECONNECT_S = 1.0
 PRUNE_EVERY_S = 3600.0
+# Queued events written to a client in one send: a few sends for a big round, and at most
+# this many events (some tens of kB) pushed into a socket the client has stopped reading.
+BATCH = 64
+# A client that has not taken one send in this long is gone: its response ends.
+SEND_TIMEOUT_S = 30.0
+# After a shutdown begins, how long the streams have to send their farewell and end.
+SHUTDOWN_GRACE_S = 2.0
 
 
 def comment(text: str) -> bytes:
-    return ServerSentEvent(comment=text, sep=SEP).encode()
+    """An SSE comment line: clients ignore it, proxies see traffic."""
+    return f": {text}{SEP}{SEP}".encode()
 
 
 LIVE = comment("live: changes now arrive as they happen")
+KEEP_ALIVE = comment("keep-alive")
 TOO_SLOW = comment("too slow: dropped; reconnect with Last-Event-ID to resume")
 CLOSING = comment("the server is shutting down; reconnect with Last-Event-ID to resume")
 
 
 def encode(change: Change) -> bytes:
-    """One `bet` event: the bet as `GET /bets/{id}` showed it, its cursor as the id.
+    """One `bet` event: the bet as `GET /bets/{id}` shows it, its cursor as the id.
 
-    Framed by hand, not by `ServerSentEvent`: JSON never holds a raw line break, so the data
-    is one `data:` line, and this runs once per change on the stream's hottest path.
+    JSON never holds a raw line break, so the data is one `data:` line.
     """
-    data = change.bet.model_dump_json()
-    return f"id: {change.cursor}{SEP}event: bet{SEP}data: {data}{SEP}{SEP}".encode()
+    return f"id: {change.cursor}{SEP}event: bet{SEP}data: {change.data}{SEP}{SEP}".encode()
 
 
 def _in_session(read: Callable[..., T], **kwargs: Any) -> T:
@@ -79,19 +83,26 @@ def _in_session(read: Callable[..., T], **kwargs: Any) -> T:
 
 
 class Subscriber:
-    """One client's bounded queue of encoded events, and whether it has been closed."""
+    """One client's bounded queue of encoded events, and whether it has been closed.
+
+    The feed fills it; the client's response empties it, everything waiting in one send.
+    """
 
     def __init__(self, interest: Interest, after: Cursor, capacity: int) -> None:
         self.interest = interest
         self.after = after
         self._capacity = capacity
-        self._chunks: deque[bytes] = deque()
+        self._chunks: list[bytes] = []
         self._ready = asyncio.Event()
         self.farewell: bytes | None = None
+        self.sending_since: float | None = None
+        """When the send in progress began (loop time); None between sends."""
+        self.task: asyncio.Task[Any] | None = None
+        """The task writing this subscriber's response: cancelled if a send never ends."""
 
     def offer(self, cursor: Cursor, chunk: bytes) -> bool:
         """Queue a change past this subscriber's cursor; False if that overflowed it."""
-        if cursor <= self.after:
+        if cursor <= self.after or self.farewell is not None:
             return True
         if len(self._chunks) >= self._capacity:
             self.close(TOO_SLOW)
@@ -101,6 +112,28 @@ class Subscriber:
         self._ready.set()
         return True
 
+    def offer_all(self, entries: list[tuple[Cursor, bytes]]) -> bool:
+        """`offer` each of `entries` (in cursor order) at once; False if they overflowed it."""
+        if self.farewell is not None:
+            return True
+        if entries and entries[0][0] <= self.after:
+            entries = [entry for entry in entries if entry[0] > self.after]
+        if not entries:
+            return True
+        if len(self._chunks) + len(entries) > self._capacity:
+            self.close(TOO_SLOW)
+            return False
+        self._chunks.extend(chunk for _, chunk in entries)
+        self.after = entries[-1][0]
+        self._ready.set()
+        return True
+
+    def keep_alive(self) -> None:
+        """A comment, unless events are already waiting to be sent."""
+        if not self._chunks and self.farewell is None:
+            self._chunks.append(KEEP_ALIVE)
+            self._ready.set()
+
     def close(self, farewell: bytes) -> None:
         """End the stream with `farewell`; what is still queued is dropped (it is in the log)."""
         if self.farewell is None:
@@ -108,15 +141,19 @@ class Subscriber:
             self._chunks.clear()
             self._ready.set()
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def batches(self) -> AsyncIterator[bytes]:
+        """What is queued, up to `BATCH` events at a time, then the farewell."""
         while True:
-            while self._chunks:
-                yield self._chunks.popleft()
-            if self.farewell is not None:
+            if self._chunks:
+                batch = self._chunks[:BATCH]
+                del self._chunks[:BATCH]
+                yield b"".join(batch)
+            elif self.farewell is not None:
                 yield self.farewell
                 return
-            self._ready.clear()
-            await self._ready.wait()
+            else:
+                self._ready.clear()
+                await self._ready.wait()
 
 
 class _Listener:
@@ -170,15 +207,19 @@ def _discard(index: dict[K, set[Subscriber]], key: K, subscriber: Subscriber) ->
 class ChangeFeed:
     """The process's one reader of the change log, and its subscribers."""
 
-    def __init__(self, *, queue_size: int) -> None:
+    def __init__(self, *, queue_size: int, keep_alive_s: float) -> None:
         self._queue_size = queue_size
+        self._keep_alive_s = keep_alive_s
         self.head: Cursor | None = None
+        self._streams: set[Subscriber] = set()  # every open stream, catching up or attached
         self._everyone: set[Subscriber] = set()
         self._by_user: dict[str, set[Subscriber]] = {}
         self._by_event: dict[uuid.UUID, set[Subscriber]] = {}
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._ended = asyncio.Event()  # set whenever a stream ends
+        self._stopping = False
+        self._tasks: list[asyncio.Task[None]] = []
         # The feed's reads never queue behind catch-ups, which use the shared thread pool.
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="bet-feed")
 
@@ -187,69 +228,108 @@ class ChangeFeed:
         async with self._lock:
             if self.head is None:
                 self.head = await run_in_threadpool(_in_session, read_head)
-                self._task = asyncio.create_task(self._run(), name="bet-feed")
+                self._tasks = [
+                    asyncio.create_task(self._run(), name="bet-feed"),
+                    asyncio.create_task(self._tend(), name="bet-feed-keep-alive"),
+                ]
             return self.head
 
+    async def drain(self) -> None:
+        """Shutdown begins: end every stream with a farewell, and give them a moment to go."""
+        self._stopping = True
+        for subscriber in self._streams:
+            subscriber.close(CLOSING)
+        with suppress(TimeoutError):
+            async with asyncio.timeout(SHUTDOWN_GRACE_S):
+                while self._streams:
+                    self._ended.clear()
+                    await self._ended.wait()
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with suppress(asyncio.CancelledError):
-                await self._task
-        for subscriber in self._all():
+                await task
+        for subscriber in self._streams:
             subscriber.close(CLOSING)
         self._executor.shutdown(wait=False)
 
-    async def stream(
-        self, interest: Interest, after: Cursor | None, shutdown: anyio.Event
-    ) -> AsyncIterator[bytes]:
-        """A subscriber's events: what it missed after `after`, then the live ones."""
+    async def subscribe(self, interest: Interest, after: Cursor | None) -> Subscriber:
+        """A new subscriber, after `after` or (without one) past what is readable now: the
+        feed itself may not have read a change that committed before this request came."""
         await self.open()
-        # Without a cursor, start past what is readable now: the feed itself may not have
-        # read a change that committed before this request came.
-        start: Cursor = (
-            after if after is not None else await run_in_threadpool(_in_session, read_head)
-        )
+        start = after if after is not None else await run_in_threadpool(_in_session, read_head)
         subscriber = Subscriber(interest, start, self._queue_size)
-        cursor = start
-        while not shutdown.is_set():
-            target = self.head
-            assert target is not None, "opened above"
-            if cursor >= target:
-                async with self._lock:
-                    if cursor >= target == self.head:
-                        subscriber.after = cursor
-                        self._attach(subscriber)
-                        break
-                continue
-            page: Page = await run_in_threadpool(
-                partial(
-                    _in_session,
-                    read_changes,
-                    after=cursor,
-                    selection=Selection.of([interest]),
-                    upto=target,
-                )
-            )
-            for change in page.changes:
-                if interest.matches(change.bet.user_id, change.bet.event_id):
-                    yield encode(change)
-            cursor = page.scanned_to
-        else:
-            yield CLOSING
-            return
-        watcher = asyncio.create_task(self._close_on(shutdown, subscriber))
-        try:
-            yield LIVE
-            async for chunk in subscriber.chunks():
-                yield chunk
-        finally:
-            watcher.cancel()
-            self._detach(subscriber)
+        if self._stopping:
+            subscriber.close(CLOSING)
+        self._streams.add(subscriber)
+        return subscriber
 
-    @staticmethod
-    async def _close_on(shutdown: anyio.Event, subscriber: Subscriber) -> None:
-        await shutdown.wait()
-        subscriber.close(CLOSING)
+    async def events(self, subscriber: Subscriber) -> AsyncGenerator[bytes]:
+        """A subscriber's events: what it missed, then the live ones, a batch per send.
+
+        While a batch is being sent the generator is suspended at its `yield`: that is how
+        long the send takes, watched by `_tend`.
+        """
+        subscriber.task = asyncio.current_task()
+        interest, cursor = subscriber.interest, subscriber.after
+        loop = asyncio.get_running_loop()
+        try:
+            while subscriber.farewell is None:
+                target = self.head
+                assert target is not None, "opened by subscribe"
+                if cursor >= target:
+                    async with self._lock:
+                        if cursor >= target == self.head and subscriber.farewell is None:
+                            subscriber.after = cursor
+                            self._attach(subscriber)
+                            break
+                    continue
+                page: Page = await run_in_threadpool(
+                    partial(
+                        _in_session,
+                        read_changes,
+                        after=cursor,
+                        selection=Selection.of([interest]),
+                        upto=target,
+                    )
+                )
+                missed = [
+                    encode(change)
+                    for change in page.changes
+                    if interest.matches(change.user_id, change.event_id)
+                ]
+                if missed:
+                    yield b"".join(missed)
+                cursor = page.scanned_to
+            else:
+                yield subscriber.farewell
+                return
+            yield LIVE
+            async for batch in subscriber.batches():
+                subscriber.sending_since = loop.time()
+                yield batch
+                subscriber.sending_since = None
+        finally:
+            self._detach(subscriber)
+            self._streams.discard(subscriber)
+            self._ended.set()
+
+    async def _tend(self) -> None:
+        """Every keep-alive period: a comment to each idle subscriber, and the end of any
+        response whose send has not finished in `SEND_TIMEOUT_S` (its client is gone)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._keep_alive_s)
+            now = loop.time()
+            for subscriber in list(self._streams):
+                since = subscriber.sending_since
+                if since is not None and now - since > SEND_TIMEOUT_S:
+                    log.info("bet stream: a send took over %.0f s; ending it", SEND_TIMEOUT_S)
+                    if subscriber.task is not None:
+                        subscriber.task.cancel()
+                else:
+                    subscriber.keep_alive()
 
     def _index(self, subscriber: Subscriber) -> set[Subscriber]:
         interest = subscriber.interest
@@ -279,20 +359,28 @@ class ChangeFeed:
         ]
 
     def _dispatch(self, changes: list[Change]) -> None:
-        for change in changes:
-            bet = change.bet
-            chunk: bytes | None = None
-            for subscriber in [
-                *self._everyone,
-                *self._by_user.get(bet.user_id, ()),
-                *self._by_event.get(bet.event_id, ()),
-            ]:
-                if not subscriber.interest.matches(bet.user_id, bet.event_id):
+        """Each change encoded once, handed to every subscriber it matches: to those who see
+        every bet all at once, to the others change by change through the indexes."""
+        dropped: list[Subscriber] = []
+        chunks: list[bytes | None] = [None] * len(changes)
+        if self._everyone:
+            encoded = [encode(change) for change in changes]
+            entries = [(c.cursor, chunk) for c, chunk in zip(changes, encoded, strict=True)]
+            dropped += [s for s in self._everyone if not s.offer_all(entries)]
+            chunks = list(encoded)
+        for change, chunk in zip(changes, chunks, strict=True):
+            for subscriber in (
+                *self._by_user.get(change.user_id, ()),
+                *self._by_event.get(change.event_id, ()),
+            ):
+                if not subscriber.interest.matches(change.user_id, change.event_id):
                     continue
                 chunk = chunk or encode(change)
                 if not subscriber.offer(change.cursor, chunk):
-                    log.info("bet stream: dropped a subscriber %d behind", self._queue_size)
-                    self._detach(subscriber)
+                    dropped.append(subscriber)
+        for subscriber in dropped:
+            log.info("bet stream: dropped a subscriber %d behind", self._queue_size)
+            self._detach(subscriber)
 
     async def _cycle(self) -> bool:
         """Read and hand out everything readable; True if some entry must wait."""

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from betting import topics
+from betting.kafka import client_config
 from betting.settings import get_settings
 from gateway.app import create_app, problem, serve
 from gateway.producer import BrokerUnavailable, EventPublisher, broker_reachable
@@ -24,11 +25,11 @@ log = logging.getLogger(__name__)
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     try:
-        await run_in_threadpool(topics.check_topics, settings.kafka_brokers, [topics.EVENTS])
+        await run_in_threadpool(topics.check_topics, client_config(settings), [topics.EVENTS])
     except topics.TopicsNotReady as error:
         log.error("the line provider cannot start: %s", error)
         raise
-    app.state.publisher = EventPublisher(settings.kafka_brokers, settings.publish_timeout_s)
+    app.state.publisher = EventPublisher(client_config(settings), settings.publish_timeout_s)
     try:
         yield
     finally:

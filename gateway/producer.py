@@ -6,6 +6,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Annotated
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -72,10 +73,11 @@ class EventPublisher:
     soon as the broker does.
     """
 
-    def __init__(self, brokers: str, timeout_s: float) -> None:
+    def __init__(self, connection: Mapping[str, str], timeout_s: float) -> None:
+        """`connection`: the brokers and their security (betting.kafka.client_config)."""
         self._timeout_s = timeout_s
         self._config = {
-            "bootstrap.servers": brokers,
+            **connection,
             "acks": "all",
             # Retries then keep each partition's order, which per-event order relies on.
             "enable.idempotence": True,

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 CLUSTER=${KIND_CLUSTER:-betting}
 NAMESPACE=betting
 RELEASE=betting
-IMAGE=betting:dev
+# The image the chart, k8s/ and Compose all name: betting:<the chart's appVersion>.
+IMAGE=betting:$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' helm/betting/Chart.yaml)
 # Local ports of the port-forwards to the line provider and the bet maker.
 PORT=${KIND_PORT:-18001}
 BETS_PORT=${KIND_BETS_PORT:-18002}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from betting.kafka import client_config
 from betting.settings import get_settings
 from functions.bet_scorer.score import ScoredBet
 
@@ -41,7 +42,7 @@ class Publisher:
         self._failed: KafkaError | None = None
         self._producer = Producer(
             {
-                "bootstrap.servers": get_settings().kafka_brokers,
+                **client_config(get_settings()),
                 "partitioner": "murmur2",
                 "acks": "all",
                 # `betting setup` creates the topics with their shape; never the broker.

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 from betting import topics
 from betting.db import PROGRESS_CHANNEL, get_engine, stale_bets
 from betting.domain import moves_bets
+from betting.kafka import client_config
 from betting.messages import EventUpdated, decode_event, encode_bet_scored
 from betting.models import Bet, Event, LogIncarnation, LogProgress
 from betting.settings import get_settings
@@ -151,7 +152,7 @@ class Scorer:
             return
         with Session(get_engine()) as session:
             # Which log this message is in: positions of another one say nothing about it.
-            incarnation = topics.incarnation(get_settings().kafka_brokers, topics.EVENTS)
+            incarnation = topics.incarnation(client_config(get_settings()), topics.EVENTS)
             # docs/DESIGN.md, rule 3: every bet accepted before this change is committed once
             # the event row has it, and no bet is accepted after it.
             self._progress.wait(session, partition, offset, incarnation)

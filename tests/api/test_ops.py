@@ -128,7 +128,7 @@ def database_down() -> Iterator[Engine]:
 @pytest.fixture
 def broker_down() -> Iterator[None]:
     """The line provider's producer points at a port where no broker listens."""
-    publisher = EventPublisher(f"127.0.0.1:{free_port()}", timeout_s=1.0)
+    publisher = EventPublisher({"bootstrap.servers": f"127.0.0.1:{free_port()}"}, timeout_s=1.0)
     with overridden(line_provider.app, get_publisher, publisher):
         yield
     publisher.close(timeout_s=0)

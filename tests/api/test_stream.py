@@ -1,22 +1,29 @@
 """The bet stream: GET /bets/stream on the bet maker, fed by the bet writer's own statement
 (no pipeline)."""
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from betting.db import session_scope
-from betting.domain import BetState
+from betting.domain import BetState, settled_payout
 from betting.messages import BetScored, encode
-from betting.models import Event
+from betting.models import Bet, BetPublic, Event
 from betting.streams import LogRecord
 from functions.bet_writer.apply import apply_bet_updates
+from gateway.changes import BET_JSON_SQL, Interest
+from gateway.feed import KEEP_ALIVE, LIVE, ChangeFeed
 from tests.api.conftest import Caller, MakeCaller
+from tests.conftest import Stack
 from tests.sse import Sse, Stream
 
 MakeEvent = Callable[..., Event]
@@ -43,6 +50,7 @@ def open_stream(client: TestClient) -> Callable[..., Any]:
         with client.stream("GET", "/bets/stream", headers=headers, params=params) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
+            assert "content-length" not in response.headers  # it streams, chunked
             stream = Stream(response.iter_lines())
             missed = stream.until_live()
             yield stream, missed
@@ -243,3 +251,60 @@ def test_a_malformed_event_id_is_422(client: TestClient, operator: Caller) -> No
     response = client.get("/bets/stream", params={"event_id": "x"}, headers=operator.headers)
 
     assert response.status_code == 422
+
+
+_ONE_CHANGE = text(f"""
+    SELECT {BET_JSON_SQL} AS data
+    FROM (VALUES (CAST(:bet_id AS uuid), CAST(:user_id AS text), CAST(:event_id AS uuid),
+                  CAST(:state AS text), CAST(:at AS timestamptz)))
+         AS x(bet_id, user_id, event_id, state, at)
+    JOIN bets b ON b.id = x.bet_id
+""")
+
+
+@pytest.mark.parametrize("state", list(BetState))
+@pytest.mark.parametrize(
+    ("user_id", "at"),
+    [
+        ("player-1", datetime(2030, 5, 1, 18, 45, tzinfo=UTC)),  # no fraction of a second
+        ('o\'brien "the\n\tbold" \x01 ünïcode', datetime(2030, 5, 1, 18, 45, 0, 4000, UTC)),
+    ],
+)
+def test_the_streams_json_of_a_bet_is_byte_for_byte_what_get_sends(
+    make_event: MakeEvent,
+    store_bet: Callable[..., Bet],
+    state: BetState,
+    user_id: str,
+    at: datetime,
+) -> None:
+    """Postgres writes the stream's JSON (`BET_JSON_SQL`): it must be `BetPublic`'s own."""
+    bet = store_bet(make_event(), amount=Decimal("7.5"))
+    row = {"bet_id": bet.id, "user_id": user_id, "event_id": bet.event_id, "state": state.value}
+    with session_scope() as session:
+        data = session.execute(_ONE_CHANGE, {**row, "at": at}).scalar_one()
+
+    expected = BetPublic.model_validate(bet).model_copy(
+        update={
+            "user_id": user_id,
+            "state": state,
+            "payout": settled_payout(state, bet.amount, bet.potential_payout),
+            "updated_at": at,
+        }
+    )
+    assert data == expected.model_dump_json()
+
+
+def test_an_idle_stream_gets_a_keep_alive_comment_every_period(stack: Stack) -> None:
+    """The period is BETTING_STREAM_KEEPALIVE_S (15 s at most); here a short one."""
+
+    async def first_sends() -> list[bytes]:
+        feed = ChangeFeed(queue_size=10, keep_alive_s=0.1)
+        try:
+            subscriber = await feed.subscribe(Interest(), None)
+            events = feed.events(subscriber)
+            async with asyncio.timeout(5):
+                return [await anext(events) for _ in range(3)]
+        finally:
+            await feed.close()
+
+    assert asyncio.run(first_sends()) == [LIVE, KEEP_ALIVE, KEEP_ALIVE]

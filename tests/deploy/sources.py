@@ -23,6 +23,9 @@ RELEASE = "betting"
 NAMESPACE = "betting"
 # The image every platform container runs (the Dockerfile's), by repository name.
 IMAGE_REPOSITORY = "betting"
+# What Compose, k8s/ and the chart all run: the repository at the chart's appVersion.
+_APP_VERSION = yaml.safe_load((REPO / "helm" / "betting" / "Chart.yaml").read_text())["appVersion"]
+IMAGE = f"{IMAGE_REPOSITORY}:{_APP_VERSION}"
 # The Kubernetes versions the manifests must validate for: the chart's kubeVersion floor and the
 # newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = tuple(os.environ.get("DEPLOY_KUBERNETES_VERSIONS", "1.25,1.37").split(","))
@@ -275,13 +278,21 @@ def copied_files(stage: list[Instruction]) -> dict[str, Path]:
     for sources, destination in context_copies(stage):
         target = destination.removeprefix("./")
         for name in sources:
-            path = REPO / name
-            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-            for file in found:
-                relative = file.relative_to(REPO).as_posix()
-                if in_build_context(relative):
-                    inside = file.relative_to(path) if path.is_dir() else Path(file.name)
-                    files[(Path(target) / inside).as_posix()] = file
+            # A wildcard source copies whatever matches, possibly nothing (the wheelhouse).
+            paths = sorted(REPO.glob(name)) if set(name) & set("*?[") else [REPO / name]
+            for path in paths:
+                files.update(_files_of(path, target))
+    return files
+
+
+def _files_of(path: Path, target: str) -> dict[str, Path]:
+    files = {}
+    found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in found:
+        relative = file.relative_to(REPO).as_posix()
+        if in_build_context(relative):
+            inside = file.relative_to(path) if path.is_dir() else Path(file.name)
+            files[(Path(target) / inside).as_posix()] = file
     return files
 
 

@@ -16,6 +16,7 @@ import launcher.cli
 from betting.settings import Settings
 from launcher.cli import COMMANDS
 from tests.deploy.sources import (
+    IMAGE,
     REPO,
     Manifest,
     Rendered,
@@ -43,7 +44,7 @@ def _argv_of(container: Manifest) -> list[list[str]]:
 def _compose_argvs() -> list[tuple[str, list[str]]]:
     found = []
     for name, service in compose()["services"].items():
-        if service.get("image") != "betting:local":
+        if service.get("image") != IMAGE:
             continue
         found.append((name, [str(a) for a in service["command"]]))
         test = service.get("healthcheck", {}).get("test", [])
@@ -108,7 +109,7 @@ def _variables(name: str) -> list[tuple[str, str]]:
         return [
             (service_name, variable)
             for service_name, service in compose()["services"].items()
-            if service.get("image") == "betting:local"
+            if service.get("image") == IMAGE
             for variable in service["environment"]
         ]
     rendered = source(name)

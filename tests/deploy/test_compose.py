@@ -7,7 +7,7 @@ import jsonschema
 
 from betting import topics
 from betting.settings import Settings
-from tests.deploy.sources import compose, schemas_dir
+from tests.deploy.sources import IMAGE, compose, schemas_dir
 
 SERVERS = ("line-provider", "bet-maker")
 FUNCTIONS = ("event-writer", "bet-scorer", "bet-writer")
@@ -26,7 +26,7 @@ def test_compose_file_follows_the_compose_specification() -> None:
 def test_every_service_of_the_platform_runs_the_one_image() -> None:
     services = compose()["services"]
     assert set(services) == {"redpanda", "postgres", *APP_SERVICES}
-    assert {services[name]["image"] for name in APP_SERVICES} == {"betting:local"}
+    assert {services[name]["image"] for name in APP_SERVICES} == {IMAGE}
     assert {services[name]["build"] for name in APP_SERVICES} == {"."}
 
 

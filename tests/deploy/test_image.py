@@ -6,19 +6,26 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import yaml
 
 from betting.settings import Settings
 from tests.deploy.sources import (
     DOCKERFILE,
+    IMAGE,
     REPO,
     Instruction,
+    compose,
     context_copies,
     copied_files,
     dockerfile_stages,
     final_stage,
     in_build_context,
     lay_out_image,
+    platform_containers,
+    source,
 )
 from tests.deploy.test_commands import _BLOCKER, _dev_only_modules
 
@@ -35,7 +42,9 @@ def test_builder_installs_the_project_with_its_constraints() -> None:
     stages = dockerfile_stages()
     assert len(stages) >= 2
     runs = " ".join(rest for keyword, rest in stages[0] if keyword == "RUN")
-    assert "pip install -c constraints.txt ." in runs
+    assert "pip install ${PIP_OPTIONS} -c constraints.txt ." in runs
+    # Without build arguments pip uses its index: the extra options are empty by default.
+    assert ("ARG", 'PIP_OPTIONS=""') in stages[0]
 
 
 def test_final_stage_runs_betting_as_a_non_root_user() -> None:
@@ -59,8 +68,11 @@ def test_final_stage_runs_betting_as_a_non_root_user() -> None:
 def test_final_stage_has_no_compilers_or_package_installs() -> None:
     runs = " ".join(rest for keyword, rest in final_stage() if keyword == "RUN")
     assert not re.search(r"apt-get|apk |pip install|gcc|build-essential|make ", runs)
-    assert final_stage()[0][1] == "python:3.11-slim"
-    assert dockerfile_stages()[0][0][1] == "python:3.11-slim AS builder"
+    # Both stages on one base, a build argument whose default is the official slim image.
+    assert final_stage()[0][1] == "${BASE_IMAGE}"
+    assert dockerfile_stages()[0][0][1] == "${BASE_IMAGE} AS builder"
+    before_from = DOCKERFILE.read_text().split("\nFROM ", 1)[0]
+    assert "\nARG BASE_IMAGE=python:3.11-slim\n" in before_from
 
 
 def test_final_stage_holds_only_the_venv_and_the_app() -> None:
@@ -81,7 +93,7 @@ def test_dockerignore_lets_in_only_what_is_copied() -> None:
     assert lines[0] == "*"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
     needed = {
-        source.rstrip("/")
+        source.rstrip("/*")
         for stage in dockerfile_stages()
         for sources, _ in context_copies(stage)
         for source in sources
@@ -139,7 +151,7 @@ def test_the_image_installs_no_dev_dependency() -> None:
         if keyword == "RUN"
     ]
     assert [args.split() for found in installs for args in found] == [
-        ["-c", "constraints.txt", "."]
+        ["${PIP_OPTIONS}", "-c", "constraints.txt", "."]
     ]
 
 
@@ -161,3 +173,20 @@ def test_betting_dev_in_the_image_says_in_one_line_that_it_is_not_there(tmp_path
         "betting dev: the local dev tooling is not installed here (launcher.local is missing); "
         "run it from a checkout: make run"
     ]
+
+
+def test_compose_k8s_and_the_chart_name_one_image_the_charts_app_version() -> None:
+    """What `helm install`, `kubectl apply -k` and `docker compose` pull is what the image test
+    and `make kind-up` build: betting:<appVersion>, which is also the project's version."""
+    chart = yaml.safe_load((REPO / "helm" / "betting" / "Chart.yaml").read_text())
+    expected = f"betting:{chart['appVersion']}"
+    assert expected == IMAGE
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]
+    for name in ("chart-default", "kustomize-base", "kustomize-kind"):
+        images = {container["image"] for _, container in platform_containers(source(name))}
+        assert images == {expected}, name
+    ours = {n: s.get("image") for n, s in compose()["services"].items() if "build" in s}
+    assert set(ours.values()) == {expected}
+    assert {"setup", "line-provider", "bet-maker", "event-writer"} <= set(ours)
+    assert f"docker build -t {expected} ." in (REPO / "README.md").read_text()

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.deploy.sources import (
+    IMAGE,
     KUBERNETES_VERSIONS,
     Manifest,
     Rendered,
@@ -119,7 +120,7 @@ def test_the_kind_overlay_adds_redpanda_and_postgres_to_the_base() -> None:
     assert base < kind
     assert {("StatefulSet", "redpanda"), ("StatefulSet", "postgres")} <= kind - base
     images = {c["image"] for _, c in platform_containers(source("kustomize-kind"))}
-    assert images == {"betting:dev"}
+    assert images == {IMAGE}
 
 
 def test_the_kind_overlays_redpanda_creates_no_topic_implicitly() -> None:
@@ -277,7 +278,7 @@ def test_only_what_must_talk_talks(name: str) -> None:
     """Every pod is under a default deny both ways; then exactly the ports its role needs."""
     rendered = source(name)
     database_port = 6432 if name == "chart-external-services" else 5432
-    broker_port = 9093 if name == "chart-external-services" else 9092
+    broker_port = 9093 if name in {"chart-external-services", "chart-secured-kafka"} else 9092
     needs: dict[str, tuple[set[int], set[int]]] = {
         # component: (egress ports besides DNS, ingress ports); the bet maker never the broker
         "line-provider": ({database_port, broker_port}, {8001}),

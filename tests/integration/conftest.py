@@ -375,10 +375,23 @@ def front_url(line_provider_url: str, bet_maker_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def app_broker(stack: Stack) -> Iterator[str]:
+    """A broker of their own for the servers of `app_url`, with the topics and no consumer:
+    what they publish reaches no function, so whether an earlier test started the functions
+    cannot change what they answer (a created event is never applied, its id stays 404)."""
+    broker = local.Broker(local.free_port()).start()
+    try:
+        topics.ensure_topics({"bootstrap.servers": broker.address})
+        yield broker.address
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(scope="session", params=list(APPS))
-def app_url(request: pytest.FixtureRequest, stack: Stack) -> Iterator[str]:
+def app_url(request: pytest.FixtureRequest, stack: Stack, app_broker: str) -> Iterator[str]:
     """Each HTTP server (tests/apps.py) as its own process, one after the other."""
-    with server_process(stack, request.param) as (_, url):
+    with server_process(stack, request.param, BETTING_KAFKA_BROKERS=app_broker) as (_, url):
         yield url
 
 

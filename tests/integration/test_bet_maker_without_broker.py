@@ -82,7 +82,7 @@ def own_broker() -> Iterator[local.Broker]:
     """A broker of this test's own, with the topics, so stopping it disturbs no other test."""
     broker = local.Broker(local.free_port()).start()
     try:
-        topics.ensure_topics(broker.address)
+        topics.ensure_topics({"bootstrap.servers": broker.address})
         yield broker
     finally:
         broker.stop()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import Session
 
@@ -26,6 +27,8 @@ from betting.auth import Role, mint_token
 from betting.db import get_engine
 from betting.domain import EventFacts, Market, Odds
 from betting.models import Bet, Event
+from tests.conftest import Stack
+from tests.integration.conftest import Functions, bearer, server_process
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
@@ -106,3 +109,26 @@ def test_schemathesis_finds_nothing_wrong(app_url: str, tmp_path: Path) -> None:
     cases = re.search(r"(\d+) generated", run.stdout)
     print(f"schemathesis on {app_url}: {cases.group(0) if cases else '?'} in {elapsed:.0f} s")
     assert run.returncode == 0, run.stdout[-20000:] + run.stderr[-5000:]
+
+
+def test_what_the_servers_publish_under_conformance_reaches_no_function(
+    stack: Stack, app_broker: str, functions: Functions
+) -> None:
+    """The run checks the HTTP contract alone, whatever ran before it: were the session's
+    functions (started by an earlier test) to apply the events it creates, a later request
+    on one would meet dates the run cannot know, and a valid request would rightly be 422."""
+    with server_process(stack, "line-provider", BETTING_KAFKA_BROKERS=app_broker) as (_, url):
+        body = {
+            "type": "conformance",
+            "team_1": "Ajax",
+            "team_2": "PSV",
+            "event_date": "2030-05-01T18:45:00Z",
+            "odds": {"team_1": "2.00", "team_2": "3.00", "draw": "3.50"},
+        }
+        created = httpx.post(
+            f"{url}/events", headers=bearer(Role.OPERATOR, "conformance-operator"), json=body
+        )
+        assert created.status_code == 202, created.text
+        event_id = created.json()["id"]
+        time.sleep(3)  # what the event writer takes, many times over, on a busy machine
+        assert httpx.get(f"{url}/events/{event_id}").status_code == 404

@@ -41,7 +41,7 @@ def _event() -> EventCreated:
 
 
 def test_neither_readiness_nor_publishing_creates_the_events_topic(empty_broker: str) -> None:
-    publisher = EventPublisher(empty_broker, timeout_s=2.0)
+    publisher = EventPublisher({"bootstrap.servers": empty_broker}, timeout_s=2.0)
     try:
         with pytest.raises(BrokerUnavailable):
             publisher.ping()

@@ -3,7 +3,7 @@
 import math
 from collections import Counter
 
-from bench.__main__ import missing
+from bench.__main__ import SECTIONS, missing
 from bench.figures import Figure, Results, percentile
 from bench.profile import Profile, shares
 
@@ -31,11 +31,17 @@ def test_a_figure_without_a_finite_positive_value_or_baseline_was_not_produced()
 
 def test_a_run_missing_a_section_or_a_figure_is_reported() -> None:
     complete = Results()
-    complete.add(*(_figure(s, 1.0) for s in ("latency", "gateway", "settlement", "memory")))
+    complete.add(*(_figure(s, 1.0) for s in SECTIONS))
     assert missing(complete) == []
     partial = Results()
-    partial.add(_figure("latency", math.nan), _figure("gateway", 1.0))
-    assert missing(partial) == ["latency: x", "no settlement figures", "no memory figures"]
+    partial.add(_figure("latency", math.nan), _figure("gateway", 1.0), _figure("book", 1.0))
+    assert missing(partial) == [
+        "latency: x",
+        "no settlement figures",
+        "no memory figures",
+        "no stream figures",
+    ]
+    assert missing(partial, ("gateway", "book")) == ["latency: x"]
 
 
 def test_profile_shares_count_the_running_function_and_every_caller_once() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.changes import ORIGIN, Cursor, Interest, Selection, _windows
-from gateway.feed import TOO_SLOW, Subscriber
+from gateway.feed import BATCH, KEEP_ALIVE, TOO_SLOW, Subscriber
 from tests.unit.strategies import FAST
 
 cursors = st.builds(
@@ -86,7 +86,8 @@ def test_a_selection_covers_every_subscribers_interest() -> None:
 
 
 async def _drain(subscriber: Subscriber) -> list[bytes]:
-    return [chunk async for chunk in subscriber.chunks()]
+    """Every send the subscriber's response makes, once it has been closed."""
+    return [batch async for batch in subscriber.batches()]
 
 
 def test_a_subscriber_that_falls_too_far_behind_is_dropped_with_a_final_comment() -> None:
@@ -108,3 +109,43 @@ def test_a_subscriber_skips_changes_at_or_before_its_cursor() -> None:
 
     assert accepted == [True, True, True, True]
     assert subscriber.farewell is None
+
+
+def test_queued_changes_are_sent_together_then_the_farewell() -> None:
+    subscriber = Subscriber(Interest(), ORIGIN, capacity=1000)
+    changes = [b"change %d;" % n for n in range(BATCH + 1)]
+
+    async def sends() -> list[bytes]:
+        for n, chunk in enumerate(changes, start=1):
+            assert subscriber.offer(Cursor(1, 1, n), chunk)
+        batches = subscriber.batches()
+        got = [await anext(batches), await anext(batches)]
+        subscriber.close(b"bye")
+        return got + [batch async for batch in batches]
+
+    assert asyncio.run(sends()) == [b"".join(changes[:BATCH]), changes[BATCH], b"bye"]
+
+
+def test_a_subscriber_that_sees_every_bet_takes_a_read_at_once_or_is_dropped() -> None:
+    entries = [(Cursor(2, 1, n), b"change %d" % n) for n in (1, 2, 3)]
+    roomy = Subscriber(Interest(), Cursor(2, 1, 1), capacity=2)
+    cramped = Subscriber(Interest(), ORIGIN, capacity=2)
+
+    assert roomy.offer_all(entries) and roomy.after == Cursor(2, 1, 3)
+    assert not cramped.offer_all(entries)
+    assert asyncio.run(_drain(cramped)) == [TOO_SLOW]
+    assert cramped.offer_all(entries), "a dropped subscriber takes nothing more"
+
+
+def test_a_keep_alive_goes_only_to_a_subscriber_with_nothing_waiting() -> None:
+    idle = Subscriber(Interest(), ORIGIN, capacity=10)
+    busy = Subscriber(Interest(), ORIGIN, capacity=10)
+    busy.offer(Cursor(1, 1, 1), b"change")
+
+    async def first_send(subscriber: Subscriber) -> bytes:
+        subscriber.keep_alive()
+        return await anext(subscriber.batches())
+
+    assert asyncio.run(first_send(idle)) == KEEP_ALIVE
+    assert asyncio.run(first_send(busy)) == b"change"
+    assert KEEP_ALIVE.startswith(b":")

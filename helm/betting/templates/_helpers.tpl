@@ -69,9 +69,10 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The database URL the chart builds from database.host/port/name/user/password. */}}
 {{- define "betting.databaseUrl" -}}
 {{- $d := .Values.database }}
-{{- $auth := $d.user }}
-{{- /* urlquery writes a space as "+", which a URL's user info reads as a plus: use %20. */}}
-{{- if $d.password }}{{ $auth = printf "%s:%s" $d.user ($d.password | urlquery | replace "+" "%20") }}{{ end }}
+{{- /* urlquery is form encoding: a space becomes "+", which in a URL's user info stays a plus
+(a literal "+" is already "%2B"), so spaces become "%20". */}}
+{{- $auth := $d.user | urlquery | replace "+" "%20" }}
+{{- if $d.password }}{{ $auth = printf "%s:%s" $auth ($d.password | urlquery | replace "+" "%20") }}{{ end }}
 {{- printf "postgresql+psycopg2://%s@%s:%d/%s" $auth $d.host (int $d.port) $d.name }}
 {{- end }}
 
@@ -188,16 +189,102 @@ its values). */}}
 {{- end }}
 {{- end }}
 
-{{/* The broker's settings, for the components that talk to it (betting.brokerClients). */}}
+{{/* The bootstrap servers: kafka.brokers, else the dev Redpanda (k8s/dev-services) in the
+release's own namespace. Fully qualified, because KEDA's operator connects from its namespace. */}}
+{{- define "betting.kafkaBrokers" -}}
+{{- .Values.kafka.brokers | default (printf "redpanda.%s.svc.cluster.local:9092" .Release.Namespace) }}
+{{- end }}
+
+{{/* Whether the clients authenticate with SASL ("true" or empty). */}}
+{{- define "betting.kafkaSasl" -}}
+{{- if hasPrefix "SASL_" .Values.kafka.securityProtocol }}true{{ end }}
+{{- end }}
+
+{{/* Whether the clients speak TLS to the broker ("true" or empty). */}}
+{{- define "betting.kafkaTls" -}}
+{{- if hasSuffix "SSL" .Values.kafka.securityProtocol }}true{{ end }}
+{{- end }}
+
+{{/* Where the broker's CA certificate is mounted (kafka.tls.caSecret). */}}
+{{- define "betting.kafkaCaDir" -}}
+/etc/betting/kafka-ca
+{{- end }}
+
+{{/* The broker's settings, for the components that talk to it (betting.brokerClients): its
+address, timeouts and security, the credentials from kafka.sasl.existingSecret (never in the
+values), the CA file from the kafka.tls.caSecret volume (betting.kafkaVolumes). */}}
 {{- define "betting.kafkaEnv" -}}
+{{- $k := .Values.kafka }}
 - name: BETTING_KAFKA_BROKERS
-  value: {{ .Values.kafka.brokers | quote }}
+  value: {{ include "betting.kafkaBrokers" . | quote }}
 - name: BETTING_KAFKA_SESSION_TIMEOUT_MS
-  value: {{ .Values.kafka.sessionTimeoutMs | quote }}
+  value: {{ $k.sessionTimeoutMs | quote }}
 - name: BETTING_KAFKA_HEARTBEAT_INTERVAL_MS
-  value: {{ .Values.kafka.heartbeatIntervalMs | quote }}
+  value: {{ $k.heartbeatIntervalMs | quote }}
+- name: BETTING_KAFKA_MAX_POLL_INTERVAL_MS
+  value: {{ $k.maxPollIntervalMs | quote }}
+- name: BETTING_KAFKA_FETCH_WAIT_MAX_MS
+  value: {{ $k.fetchWaitMaxMs | quote }}
 - name: BETTING_CONSUMER_GROUP_SUFFIX
-  value: {{ .Values.kafka.consumerGroupSuffix | quote }}
+  value: {{ $k.consumerGroupSuffix | quote }}
+- name: BETTING_KAFKA_SECURITY_PROTOCOL
+  value: {{ $k.securityProtocol | quote }}
+{{- if include "betting.kafkaSasl" . }}
+{{- if not $k.sasl.existingSecret }}
+{{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.existingSecret (a Secret with the SASL username and password)" $k.securityProtocol) }}
+{{- end }}
+- name: BETTING_KAFKA_SASL_MECHANISM
+  value: {{ $k.sasl.mechanism | quote }}
+- name: BETTING_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $k.sasl.existingSecret }}
+      key: {{ $k.sasl.usernameKey }}
+- name: BETTING_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $k.sasl.existingSecret }}
+      key: {{ $k.sasl.passwordKey }}
+{{- end }}
+{{- if $k.tls.caSecret }}
+{{- if not (include "betting.kafkaTls" .) }}
+{{- fail (printf "kafka.tls.caSecret is only used with TLS: set kafka.securityProtocol to SSL or SASL_SSL, not %s" $k.securityProtocol) }}
+{{- end }}
+- name: BETTING_KAFKA_CA_FILE
+  value: {{ printf "%s/%s" (include "betting.kafkaCaDir" .) $k.tls.caKey | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The CA certificate's volume mount, for the broker's clients (empty without caSecret). */}}
+{{- define "betting.kafkaVolumeMounts" -}}
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: {{ include "betting.kafkaCaDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The CA certificate's volume: the one key of kafka.tls.caSecret, read-only. */}}
+{{- define "betting.kafkaVolumes" -}}
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ .Values.kafka.tls.caSecret }}
+    defaultMode: 0444
+    items:
+      - key: {{ .Values.kafka.tls.caKey }}
+        path: {{ .Values.kafka.tls.caKey }}
+{{- end }}
+{{- end }}
+
+{{/* The name of the KEDA TriggerAuthentication for the broker (templates/kafka-auth.yaml). */}}
+{{- define "betting.kafkaTriggerAuth" -}}
+{{ include "betting.fullname" . }}-kafka
+{{- end }}
+
+{{/* Whether KEDA needs a TriggerAuthentication: SASL or a private CA ("true" or empty). */}}
+{{- define "betting.kafkaNeedsTriggerAuth" -}}
+{{- if or (include "betting.kafkaSasl" .) .Values.kafka.tls.caSecret }}true{{ end }}
 {{- end }}
 
 {{/* The components that talk to the broker, as a JSON list: the line provider (the one
