@@ -59,7 +59,8 @@ _batch_work = False
 def use_function_timeouts() -> None:
     """Give this process's connections the functions' (longer) timeouts, from now on.
 
-    Called once by each function and by `betting setup`, before they connect.
+    Called by the launcher's function commands and `betting setup`, before they connect
+    (not by `build_app`: a test process builds apps and serves the gateway alike).
     """
     global _batch_work
     _batch_work = True

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from betting import metrics, topics
-from betting.db import log_is, session_scope, use_function_timeouts
+from betting.db import log_is, session_scope
 from betting.incarnations import adopt
 from betting.kafka import client_config
 from betting.liveness import STATS_INTERVAL_MS, heartbeat_callback
@@ -43,7 +43,6 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
     partition count: neither Quix nor the broker may create one (docs/DESIGN.md, rule 8).
     """
     settings = get_settings()
-    use_function_timeouts()
     try:
         topics.check_topics(client_config(settings), uses)
     except topics.TopicsNotReady as error:

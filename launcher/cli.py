@@ -6,6 +6,7 @@ functions (and the bet maker nothing of Kafka), and `betting dev` needs the dev 
 
 import argparse
 import functools
+import importlib
 import logging
 import uuid
 import warnings
@@ -87,22 +88,24 @@ def _bet_maker(_: argparse.Namespace) -> None:
     main()
 
 
-def _event_writer(_: argparse.Namespace) -> None:
-    from functions.event_writer.main import main
+def _function(module: str) -> None:
+    """Run the stream function in `module`, with the functions' database timeouts."""
+    from betting.db import use_function_timeouts
 
-    main()
+    use_function_timeouts()
+    importlib.import_module(module).main()
+
+
+def _event_writer(_: argparse.Namespace) -> None:
+    _function("functions.event_writer.main")
 
 
 def _bet_scorer(_: argparse.Namespace) -> None:
-    from functions.bet_scorer.main import main
-
-    main()
+    _function("functions.bet_scorer.main")
 
 
 def _bet_writer(_: argparse.Namespace) -> None:
-    from functions.bet_writer.main import main
-
-    main()
+    _function("functions.bet_writer.main")
 
 
 def _dev(args: argparse.Namespace) -> None:
