@@ -84,12 +84,6 @@ FAULTS = [
         frozenset(FUNCTIONS),
         2 * BACK_WITHIN_S,
         id="stop-and-start",
-        # Issue 7, "the log starting over": a scorer that keeps running across the new log
-        # keeps the old log's progress, so it may read a kick-off's bets before the event
-        # writer has stored the event, and score nothing. Seen in 1 run of 3 here.
-        marks=pytest.mark.xfail(
-            reason="the scorer's progress cache survives a new log (issue 7)", strict=False
-        ),
     ),
 ]
 
