@@ -222,7 +222,7 @@ values), the CA file from the kafka.tls.caSecret volume (betting.kafkaVolumes). 
 - name: BETTING_KAFKA_HEARTBEAT_INTERVAL_MS
   value: {{ $k.heartbeatIntervalMs | quote }}
 - name: BETTING_KAFKA_MAX_POLL_INTERVAL_MS
-  value: {{ $k.maxPollIntervalMs | quote }}
+  value: {{ $k.maxPollIntervalMs | int64 | quote }}
 - name: BETTING_KAFKA_FETCH_WAIT_MAX_MS
   value: {{ $k.fetchWaitMaxMs | quote }}
 - name: BETTING_CONSUMER_GROUP_SUFFIX
