@@ -378,13 +378,20 @@ def test_a_replay_returns_the_bet_even_once_the_event_has_moved_on(
     assert replay.json() == first.json()
 
 
+def _keyed_bet(
+    client: TestClient, player: Caller, event: Event, prefix: str
+) -> tuple[dict[str, str], dict[str, str], httpx.Response]:
+    """A draw bet of 5 on `event` under a fresh key: its headers, body and answer."""
+    headers = {**player.headers, "Idempotency-Key": f"{prefix}-{uuid.uuid4()}"}
+    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
+    return headers, body, client.post("/bets", json=body, headers=headers)
+
+
 def test_a_replay_after_the_bet_was_withdrawn_places_no_second_bet(
     client: TestClient, player: Caller, make_event: MakeEvent
 ) -> None:
     event = make_event()
-    headers = {**player.headers, "Idempotency-Key": f"withdrawn-{uuid.uuid4()}"}
-    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
-    first = client.post("/bets", json=body, headers=headers)
+    headers, body, first = _keyed_bet(client, player, event, "withdrawn")
     assert client.delete(f"/bets/{first.json()['id']}", headers=player.headers).status_code == 204
 
     replay = client.post("/bets", json=body, headers=headers)
@@ -446,9 +453,7 @@ def test_a_key_within_its_lifetime_still_replays(
     client: TestClient, player: Caller, make_event: MakeEvent
 ) -> None:
     event = make_event()
-    headers = {**player.headers, "Idempotency-Key": f"kept-{uuid.uuid4()}"}
-    body = {"event_id": str(event.id), "market": "draw", "amount": "5"}
-    first = client.post("/bets", json=body, headers=headers)
+    headers, body, first = _keyed_bet(client, player, event, "kept")
     _age_keys(get_settings().idempotency_key_ttl_s - 60, user_id=player.id)
 
     replay = client.post("/bets", json=body, headers=headers)
