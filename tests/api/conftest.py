@@ -49,6 +49,12 @@ class Caller:
     headers: dict[str, str]
 
 
+# What the fixtures below hand a test: make an event, place a bet, change an event.
+MakeEvent = Callable[..., Event]
+MakeBet = Callable[..., dict[str, Any]]
+EditEvent = Callable[..., None]
+
+
 class MakeCaller(Protocol):
     def __call__(self, role: Role = ..., user: str | None = None) -> Caller: ...
 

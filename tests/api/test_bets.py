@@ -2,7 +2,6 @@
 
 import threading
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,11 +16,7 @@ from betting.auth import Role
 from betting.db import get_engine
 from betting.models import Bet, Event, IdempotencyKey
 from betting.settings import get_settings
-from tests.api.conftest import Caller, MakeCaller, soon
-
-MakeEvent = Callable[..., Event]
-MakeBet = Callable[..., dict[str, Any]]
-EditEvent = Callable[..., None]
+from tests.api.conftest import Caller, EditEvent, MakeBet, MakeCaller, MakeEvent, soon
 
 
 @pytest.fixture

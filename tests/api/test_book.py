@@ -13,11 +13,7 @@ from sqlmodel import Session, col, select
 from betting.db import get_engine, settle_bets
 from betting.domain import Score
 from betting.models import Bet, Event
-from tests.api.conftest import Caller, MakeCaller
-
-MakeEvent = Callable[..., Event]
-MakeBet = Callable[..., dict[str, Any]]
-EditEvent = Callable[..., None]
+from tests.api.conftest import Caller, EditEvent, MakeBet, MakeCaller, MakeEvent
 
 # Odds 1.85 / 2.10 / 3.40 (make_event's), so potential payouts: 18.50, 9.25, 42.00, 34.00.
 STAKES = [("team_1", "10.00"), ("team_1", "5.00"), ("team_2", "20.00"), ("draw", "10.00")]

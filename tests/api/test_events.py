@@ -14,10 +14,9 @@ from betting.db import get_engine
 from betting.domain import Score
 from betting.messages import EventCreated, EventUpdated
 from betting.models import Bet, Event
-from tests.api.conftest import Caller, Received, soon
+from tests.api.conftest import Caller, MakeEvent, Received, soon
 
 ReadTopic = Callable[..., list[Received]]
-MakeEvent = Callable[..., Event]
 StoreBet = Callable[..., Bet]
 
 

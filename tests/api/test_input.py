@@ -2,17 +2,13 @@
 
 import json
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from betting.models import Event
-from tests.api.conftest import Caller
+from tests.api.conftest import Caller, MakeEvent
 from tests.api.test_events import new_event
-
-MakeEvent = Callable[..., Event]
 
 OUT_OF_CALENDAR = ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00"]
 NOT_TIMESTAMPS = [1700000000, 1700000000.5, "1700000000", "2030-05-01T18:45:00", "2030-05-01"]

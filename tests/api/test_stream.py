@@ -22,13 +22,9 @@ from betting.streams import LogRecord
 from functions.bet_writer.apply import apply_bet_updates
 from gateway.changes import BET_JSON_SQL, Interest
 from gateway.feed import KEEP_ALIVE, LIVE, ChangeFeed
-from tests.api.conftest import Caller, MakeCaller
+from tests.api.conftest import Caller, EditEvent, MakeBet, MakeCaller, MakeEvent
 from tests.conftest import Stack
 from tests.sse import Sse, Stream
-
-MakeEvent = Callable[..., Event]
-MakeBet = Callable[..., dict[str, Any]]
-EditEvent = Callable[..., None]
 
 
 @pytest.fixture
