@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # Records the scorer sends, then waits for the broker to take, before it reads more; each
     # chunk touches the heartbeat file, so a long settlement is not taken for a hang.
     scorer_chunk_size: int = Field(default=50_000, ge=1)
+    # How often a function asks the broker whether its topics are still the incarnations it
+    # started on; a new one (or none) makes it exit to be restarted (betting/log_watch.py).
+    log_watch_interval_s: float = Field(default=2.0, gt=0)
     # A consumer group name suffix, so a replay can run under fresh groups.
     consumer_group_suffix: str = ""
     # File a function touches while its consumer makes progress (see betting/liveness.py).

@@ -16,7 +16,7 @@ from quixstreams.sinks import BatchingSink, SinkBackpressureError, SinkBatch
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
-from betting import metrics, topics
+from betting import log_watch, metrics, topics
 from betting.db import log_is, session_scope
 from betting.incarnations import adopt
 from betting.kafka import client_config
@@ -47,6 +47,8 @@ def build_app(group: str, uses: Sequence[str]) -> Application:
         topics.check_topics(client_config(settings), uses)
     except topics.TopicsNotReady as error:
         raise SystemExit(f"{group}: {error}") from None
+    # Before the consumer subscribes: a topic made again later ends the process (rule 8).
+    log_watch.start(client_config(settings), uses, settings.log_watch_interval_s)
     metrics.serve(settings.metrics_port)
     app = Application(
         broker_address=ConnectionConfig.from_librdkafka_dict(client_config(settings)),
@@ -318,6 +320,7 @@ class DatabaseSink(BatchingSink):
         except topics.TopicsNotReady as exc:
             log.warning("cannot tell the log's incarnation, retrying: %s", exc)
             raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
+        log_watch.confirm(batch.topic, incarnation)  # fetched from a log made since? exit
         try:
             with retry_on_database_error(), session_scope() as session:
                 if not log_is(session, batch.topic, incarnation):

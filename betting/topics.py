@@ -98,6 +98,15 @@ def check_topics(
         raise TopicsNotReady("; ".join(problems))
 
 
+def exists(connection: Mapping[str, str], topic: str, timeout_s: float = 10.0) -> bool:
+    """Whether the broker lists `topic`; raises `TopicsNotReady` if it does not answer."""
+    try:
+        metadata = _admin(connection).list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TopicsNotReady(f"cannot list the topics: {exc}") from exc
+    return topic in metadata.topics
+
+
 UNKNOWN_INCARNATION = "unknown"
 """What `incarnation` answers for a broker that gives topics no id: recreations go unseen."""
 _NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # the all-zero id, as confluent-kafka prints it

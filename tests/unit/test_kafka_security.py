@@ -162,12 +162,16 @@ def test_the_line_providers_producer_is_built_from_the_settings(
 def test_the_functions_consumer_and_producer_are_built_from_the_settings(
     monkeypatch: pytest.MonkeyPatch, recorder: type[Recorder]
 ) -> None:
+    from betting import log_watch
     from betting.streams import build_app
 
     monkeypatch.setattr(topics, "AdminClient", recorder)
     app = build_app(topics.GROUPS.event_writer, uses=[topics.EVENTS])
-    [topic_check] = recorder.configs
+    log_watch.stop()
+    # The check of its topics at start, and the client that watches their incarnations.
+    [topic_check, watch] = recorder.configs
     assert _security(topic_check) == EXPECTED
+    assert _security(watch) == EXPECTED
     assert _security(app.get_consumer()._consumer_config) == EXPECTED
     assert _security(app.get_producer()._producer_config) == EXPECTED
 
