@@ -166,12 +166,13 @@ def test_no_change_is_skipped_after_the_log_starts_over(
     wait_for(lambda: bet_states(event_id, engine)[draw.id] == BetState.WINNING.value)
 
     RESETS[reset](system)
+    reset_at = time.monotonic()
     # Each function ends on its own, and the supervisor restarts it: its log watch exits
     # naming the topic (betting/log_watch.py), unless its consumer died first on the topic's
     # deletion (librdkafka under the embedded broker: seen here as SIGSEGV).
     restarts = system.supervisor.restarts
     wait_for(lambda: all(restarts[name] for name in FUNCTIONS), 30, "every function restarted")
-    print(f"[{reset}] restarts {dict(restarts)}; log watch exits {system.exits()}")
+    all_restarted_s = time.monotonic() - reset_at
     # The scorer must wait for the event writer, which is not there when the change arrives.
     with system.supervisor.held("event-writer"):
         system.functions["event-writer"].stop()
@@ -184,6 +185,11 @@ def test_no_change_is_skipped_after_the_log_starts_over(
     wait_for_event(event_id, 60, engine=engine, score=Score(1, 0), version=offset)
     states = {team_1.id: BetState.WINNING.value, draw.id: BetState.LOSING.value}
     wait_for(lambda: bet_states(event_id, engine) == states, 60, "the bets rescored")
+    print(
+        f"[{reset}] every function restarted {all_restarted_s:.1f} s after the reset "
+        f"({dict(restarts)}), the change applied and scored {time.monotonic() - reset_at:.1f} s "
+        f"after (the event writer held 3 s of it); log watch exits: {system.exits()}"
+    )
 
     # New events, their bets and their settlement work on the new log.
     fresh = log.create_event()
