@@ -34,7 +34,7 @@ STEPS: tuple[tuple[str, dict[str, str], str, str], ...] = (
 ALL_STATES = tuple(state.value for state in BetState)
 # How often the rows are checked: often enough to time a 10k settlement, seldom enough that
 # checking 1M rows does not compete with the writer.
-POLL_S = (0.05, 0.5)
+POLL_S = (0.01, 0.5)
 TARGET_RATIO = 3.0
 RSS_LIMIT_MB = 250.0
 

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     # change is visible soon; each checkpoint costs a transaction and an offset commit, which
     # an idle function skips and a busy one amortises over what arrived meanwhile.
     commit_interval_s: float = Field(default=0.02, gt=0)
-    # A function also checkpoints after this many messages (0: never), bounding its batch.
+    # A function also checkpoints after this many messages (0: never), bounding its batch; the
+    # bet writer reads at most this many per partition ahead of the batches it is writing.
     commit_every: int = Field(default=10_000, ge=0)
     # How long the bet scorer waits for the event writer before giving up on a message.
     scorer_wait_timeout_s: float = Field(default=120.0, gt=0)

@@ -294,17 +294,23 @@ class NewLog(Exception):
     """The topic is a new incarnation: the stored positions must be rebased first."""
 
 
-class DatabaseSink(BatchingSink):
-    """Applies a partition's batch in one transaction at the checkpoint, before its offsets
-    are committed; what must not be applied goes to the dead-letter topic.
+class ReadAgain(SinkBackpressureError):
+    """The store was rebased for a new log: the batch must be read again from the partitions'
+    committed positions (its records may be the old log's, fetched before the change)."""
+
+
+class BatchApplier:
+    """Applies one batch of a topic's records in one transaction, then delivers what must not
+    be applied to the dead-letter topic; what both writers' loops share.
 
     A batch is applied only while the store's positions come from the incarnation of the
-    topic the broker has now (docs/DESIGN.md, rule 8). When the topic is new, the sink
-    rebases the store and has the batch read again, from where the checkpoint began.
+    topic the broker has now (docs/DESIGN.md, rule 8). When the topic is new, the applier
+    rebases the store and raises `ReadAgain`. Anything worth a retry (the database or the
+    broker unavailable) raises `SinkBackpressureError`: nothing of the batch was kept, so
+    it may be written again.
     """
 
     def __init__(self, apply: ApplyBatch, dead_letters: DeadLetters) -> None:
-        super().__init__()
         self._apply = apply
         self._dead_letters = dead_letters
         # Dead letters decided by a committed batch whose delivery failed: sent again with the
@@ -312,40 +318,35 @@ class DatabaseSink(BatchingSink):
         # event, applied meanwhile, makes the refused one look like a duplicate).
         self._owed: dict[tuple[int, int], Rejected] = {}
 
-    def write(self, batch: SinkBatch) -> None:
-        records = records_of(batch)
+    def write(self, topic: str, records: list[LogRecord]) -> None:
         started = time.perf_counter()
         try:
-            incarnation = topics.incarnation(client_config(get_settings()), batch.topic)
+            incarnation = topics.incarnation(client_config(get_settings()), topic)
         except topics.TopicsNotReady as exc:
             log.warning("cannot tell the log's incarnation, retrying: %s", exc)
             raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
         log_watch.confirm(batch.topic, incarnation)  # fetched from a log made since? exit
         try:
             with retry_on_database_error(), session_scope() as session:
-                if not log_is(session, batch.topic, incarnation):
+                if not log_is(session, topic, incarnation):
                     raise NewLog
-                rejected = self._apply(session=session, topic=batch.topic, records=records)
+                rejected = self._apply(session=session, topic=topic, records=records)
         except NewLog:
-            self._start_over(batch.topic, incarnation)
+            self._start_over(topic, incarnation)
         # Delivered after the commit, so no row stays locked while the broker is waited for,
-        # and before the checkpoint commits the batch's offsets (this runs inside it).
+        # and before the batch's offsets are committed.
         self._deliver(rejected)
-        metrics.batch_written(
-            batch.topic, len(records), len(rejected), time.perf_counter() - started
-        )
+        metrics.batch_written(topic, len(records), len(rejected), time.perf_counter() - started)
         log.info(
-            "applied %s[%d] up to offset %d: %d messages, %d dead-lettered",
-            batch.topic,
-            batch.partition,
-            records[-1].offset if records else -1,
+            "applied %s: %d messages, %d dead-lettered",
+            _span(topic, records),
             len(records),
             len(rejected),
         )
 
     def _deliver(self, rejected: list[Rejected]) -> None:
         """Send `rejected` and any owed dead letters; if the broker does not take them all,
-        fail the batch so that it is read again (at-least-once: a dead letter may be sent
+        fail the batch so that it is written again (at-least-once: a dead letter may be sent
         twice, never lost)."""
         for item in rejected:
             self._owed[(item.record.partition, item.record.offset)] = item
@@ -364,8 +365,28 @@ class DatabaseSink(BatchingSink):
         log.warning(
             "%s is a new log (%s): stored positions rebased, reading again", topic, incarnation
         )
-        # Read the batch again: its records may be the old log's, fetched before the change.
-        raise SinkBackpressureError(retry_after=NEW_LOG_RETRY_S)
+        raise ReadAgain(retry_after=NEW_LOG_RETRY_S)
+
+
+def _span(topic: str, records: list[LogRecord]) -> str:
+    """Where `records` come from: `topic[partition] up to offset N` for each partition."""
+    last: dict[int, int] = {}
+    for record in records:
+        last[record.partition] = record.offset
+    return ", ".join(f"{topic}[{p}] up to offset {o}" for p, o in sorted(last.items())) or topic
+
+
+class DatabaseSink(BatchingSink):
+    """Quix's sink over a `BatchApplier`: a partition's batch is applied in one transaction at
+    the checkpoint, before its offsets are committed. Quix reads a batch again from where the
+    checkpoint began whenever the applier raises `SinkBackpressureError`."""
+
+    def __init__(self, apply: ApplyBatch, dead_letters: DeadLetters) -> None:
+        super().__init__()
+        self._applier = BatchApplier(apply, dead_letters)
+
+    def write(self, batch: SinkBatch) -> None:
+        self._applier.write(batch.topic, records_of(batch))
 
 
 def run_writer(group: str, topic: str, apply: ApplyBatch) -> None:

@@ -1,1 +1,1 @@
-"""Bet writer: bets.state → bet rows, one set-based write per partition per checkpoint."""
+"""Bet writer: bets.state → bet rows, a batch read while the last is written."""
