@@ -325,7 +325,7 @@ class BatchApplier:
         except topics.TopicsNotReady as exc:
             log.warning("cannot tell the log's incarnation, retrying: %s", exc)
             raise SinkBackpressureError(retry_after=RETRY_AFTER_S) from exc
-        log_watch.confirm(batch.topic, incarnation)  # fetched from a log made since? exit
+        log_watch.confirm(topic, incarnation)  # fetched from a log made since? exit
         try:
             with retry_on_database_error(), session_scope() as session:
                 if not log_is(session, topic, incarnation):
