@@ -375,6 +375,17 @@ def front_url(line_provider_url: str, bet_maker_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def own_broker() -> Iterator[local.Broker]:
+    """A broker of a test's own, with the topics, so stopping it disturbs no other test."""
+    broker = local.Broker(local.free_port()).start()
+    try:
+        topics.ensure_topics({"bootstrap.servers": broker.address})
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(scope="session")
 def app_broker(stack: Stack) -> Iterator[str]:
     """A broker of their own for the servers of `app_url`, with the topics and no consumer:

@@ -4,7 +4,7 @@ down, where the line provider stops being ready. (That it imports no Kafka modul
 tests/unit/test_layers.py.)"""
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlmodel import Session
 
-from betting import topics
 from betting.auth import Role
 from betting.db import get_engine
 from betting.domain import NIL_NIL
@@ -75,17 +74,6 @@ def test_the_bet_maker_starts_ready_and_takes_bets_with_no_broker_reachable(
     assert "confluent_kafka" not in libraries and "librdkafka" not in libraries
     assert "gateway_bets_placed_total 5.0" in metrics
     assert "gateway_events_published_total" not in metrics
-
-
-@pytest.fixture
-def own_broker() -> Iterator[local.Broker]:
-    """A broker of this test's own, with the topics, so stopping it disturbs no other test."""
-    broker = local.Broker(local.free_port()).start()
-    try:
-        topics.ensure_topics({"bootstrap.servers": broker.address})
-        yield broker
-    finally:
-        broker.stop()
 
 
 def test_the_bet_maker_keeps_placing_bets_while_the_broker_is_down(

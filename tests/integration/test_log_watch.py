@@ -5,25 +5,13 @@ the topic is deleted and "a new log" once it is made again, each within about it
 import os
 import signal
 import time
-from collections.abc import Iterator
 
-import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from betting import log_watch, topics
 from launcher import local
 
 INTERVAL_S = 0.5
-
-
-@pytest.fixture
-def broker() -> Iterator[local.Broker]:
-    broker = local.Broker(local.free_port()).start()
-    try:
-        topics.ensure_topics({"bootstrap.servers": broker.address})
-        yield broker
-    finally:
-        broker.stop()
 
 
 def _said_within(said: list[str], timeout_s: float) -> list[str]:
@@ -34,8 +22,9 @@ def _said_within(said: list[str], timeout_s: float) -> list[str]:
 
 
 def test_the_watch_says_gone_then_new_log_and_nothing_while_the_broker_is_paused(
-    broker: local.Broker,
+    own_broker: local.Broker,
 ) -> None:
+    broker = own_broker
     connection = {"bootstrap.servers": broker.address}
     said: list[str] = []
     watch = log_watch.LogWatch(
