@@ -174,7 +174,7 @@ class BatchLoop:
         timeout = POLL_WHILE_WRITING_S if writing else self._idle_poll_s
         wanted = min(CONSUME_MAX, room) if room else 1
         messages = self._consumer.consume(num_messages=wanted, timeout=timeout)
-        self._caught_up = len(messages) < wanted
+        self._caught_up = not messages
         now = time.monotonic()
         for message in messages:
             record = _record(message)

@@ -83,22 +83,40 @@ def decode_event(raw: bytes | None) -> EventCreated | EventUpdated:
 
 
 # What the scorer writes (`encode_bet_scored`): ids as canonical UUID text.
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_UUID_TEXT = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_CANONICAL_UUID = re.compile(_UUID_TEXT)
 _BET_STATES = frozenset(state.value for state in BetState)
+# A record spelt exactly as `encode_bet_scored` spells it: its fields are read by one match.
+_SCORER_SPELLING = re.compile(
+    (
+        _BET_SCORED_JSON.replace("{", r"\{")
+        .replace("}", r"\}")
+        .replace('"%s","event_id"', f'"({_UUID_TEXT})","event_id"')
+        .replace('"%s","state"', f'"({_UUID_TEXT})","state"')
+        .replace('"state":"%s"', f'"state":"({"|".join(sorted(_BET_STATES))})"')
+        .replace("%d", "(0|[1-9][0-9]{0,18})")
+    ).encode()
+)
 
 
 def decode_bet_scored(raw: bytes | None) -> BetUpdate:
     """Parse a `bets.state` value as `BetScored`; raises `ValueError` with the reason.
 
-    The bet writer's hot loop. A record exactly as the scorer writes it (five fields, ids as
-    canonical UUID text, a known state, an integer version in a bigint's range) is read with
-    `json.loads` and these checks: a subset of what the model accepts, giving the same values,
-    at less than half its cost (the model builds two `UUID` objects only for them to be turned
-    back into text). Anything else goes through the model, which accepts it (another spelling
-    of a UUID) or says why not. tests/unit/test_messages.py holds the two to the same answers.
+    The bet writer's hot loop. A record spelt exactly as the scorer writes it is read by one
+    regular expression (ids as canonical UUID text, a known state, an integer version in a
+    bigint's range); the same fields in another order or spacing by `json.loads` and the same
+    checks. Both accept a subset of what the model accepts and give the same values, the first
+    at a fifth of the model's cost, the second at less than half (the model builds two `UUID`
+    objects only for them to be turned back into text). Anything else goes through the model,
+    which accepts it (another spelling of a UUID) or says why not. tests/unit/test_messages.py
+    holds the three to the same answers.
     """
     if raw is None:
         raise ValueError("empty message")
+    spelt = _SCORER_SPELLING.fullmatch(raw)
+    if spelt is not None and int(spelt[4]) <= MAX_VERSION:
+        bet_id, event_id, state, version = spelt.groups()
+        return BetUpdate(bet_id.decode(), event_id.decode(), state.decode(), int(version))
     try:
         fields = json.loads(raw.decode())  # from text: no encoding to detect
     except ValueError:

@@ -1,11 +1,16 @@
 """Bet scorer: `events.taxonomy` → one `BetScored` per bet to change → `bets.state`."""
 
+import logging
+import time
+
 from quixstreams import message_context
 
 from betting import metrics, topics
 from betting.streams import build_app, declare_topic
 from functions.bet_scorer.publish import Publisher
 from functions.bet_scorer.score import Scorer
+
+log = logging.getLogger(__name__)
 
 
 def main() -> None:
@@ -19,8 +24,18 @@ def main() -> None:
 
     def score(value: bytes | None) -> None:
         context = message_context()
-        publisher.send_all(scorer(value, context.partition, context.offset))
+        started = time.perf_counter()
+        sent = publisher.send_all(scorer(value, context.partition, context.offset))
         metrics.records_processed(topics.EVENTS, 1)
+        if sent:
+            log.info(
+                "scored %s[%d]@%d: %d bet updates delivered in %.3f s",
+                topics.EVENTS,
+                context.partition,
+                context.offset,
+                sent,
+                time.perf_counter() - started,
+            )
 
     app.dataframe(events).update(score)
     try:
