@@ -26,7 +26,7 @@ test: $(STAMP) ## Run the whole test suite (starts its own Postgres and broker),
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory image-test
 
-soak: $(STAMP) ## The long fault tests: SIGKILLs during 100k- and 1M-bet settlements, one event of 2M bets (about an hour)
+soak: $(STAMP) ## The long fault tests: SIGKILLs during 100k- and 1M-bet settlements, one event of 2M bets (about ten minutes)
 	$(BIN)/python -m pytest tests/faults -m soak -s $(PYTEST_ARGS)
 
 test-unit: $(STAMP) ## Run only the unit tests (no servers)

@@ -75,6 +75,8 @@ class _Lane:
     writing: Future[None] | None = None
     retry_at: float | None = None
     paused: bool = False
+    # When its last batch went to the writer: a lane idle for longer writes at once.
+    handed_at: float = float("-inf")
 
 
 class BatchLoop:
@@ -84,10 +86,11 @@ class BatchLoop:
     batches written at once never touch the same row, and each partition's batches are
     written, and committed, in order.
 
-    A partition's batch is handed to the writer as soon as its last one is written and the
-    loop has caught up with the partitions (its last read found fewer messages than asked)
-    and the oldest record waited `commit_interval_s`; while a backlog is queued, once
-    `commit_every` records or `BUSY_CHECKPOINT_S` have gathered. A write that fails for a
+    A partition's batch is handed to the writer once its last one is written, the loop has
+    caught up with the partitions (its last read found nothing) and `commit_interval_s` has
+    passed since the partition's last batch was handed over (so a change that finds the
+    function idle is written at once); while a backlog is queued, once `commit_every` records
+    have gathered or the oldest has waited `BUSY_CHECKPOINT_S`. A write that fails for a
     reason worth a retry (the database or the broker away) is tried again after its
     `retry_after`, its partition paused meanwhile so that the loop keeps serving the
     consumer's callbacks (the liveness heartbeat, rebalances) without reading it on.
@@ -163,11 +166,10 @@ class BatchLoop:
     def _due(self, lane: _Lane, now: float) -> bool:
         if not lane.pending:
             return False
-        age = now - lane.pending_since
         return (
             len(lane.pending) >= self._batch_max
-            or (self._caught_up and age >= self._interval_s)
-            or age >= self._busy_after_s
+            or (self._caught_up and now - lane.handed_at >= self._interval_s)
+            or now - lane.pending_since >= self._busy_after_s
         )
 
     def _read(self, room: int, *, writing: bool) -> None:
@@ -193,6 +195,7 @@ class BatchLoop:
 
     def _write(self, lane: _Lane, batch: list[LogRecord]) -> None:
         lane.batch = batch
+        lane.handed_at = time.monotonic()
         lane.writing = self._writer.submit(self._applier.write, self._topic, batch)
 
     def _finish_write(self, lane: _Lane) -> None:

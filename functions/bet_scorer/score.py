@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple
+from typing import cast as typed
 
 import psycopg2
 from sqlalchemy import Text, cast
@@ -126,11 +127,20 @@ def bets_to_rescore(*, session: Session, event_id: uuid.UUID) -> Iterator[Scored
         return
     fetch = get_settings().scorer_fetch_size
     event_text, version = str(event_id), event.score_version
-    connection = session.connection().execution_options(yield_per=fetch)
-    for stale in stale_bets(event_id, event.to_facts()):
+    connection = session.connection()
+    # The driver's own server-side cursor, not SQLAlchemy's rows: per bet, the row machinery
+    # was a quarter of the scorer's samples (py-spy, 100k settlement). The statement is
+    # rendered with its values inline; they are the event's id and the domain's names.
+    driver = typed(psycopg2.extensions.connection, connection.connection.dbapi_connection)
+    for n, stale in enumerate(stale_bets(event_id, event.to_facts())):
         query = select(cast(col(Bet.id), Text)).where(stale.where)
-        for bet_id in connection.execute(query).scalars():
-            yield ScoredBet(bet_id, encode_bet_scored(bet_id, event_text, stale.target, version))
+        sql = str(query.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+        target = stale.target
+        with driver.cursor(name=f"rescore_{n}") as cursor:
+            cursor.itersize = fetch
+            cursor.execute(sql)
+            for (bet_id,) in cursor:
+                yield ScoredBet(bet_id, encode_bet_scored(bet_id, event_text, target, version))
 
 
 class Scorer:
